@@ -1,0 +1,287 @@
+//! Convolution as implicit GEMM on NHWC tensors: output pixels x filters = im2col(input) x W.
+//!
+//! Why not a GEMM crate: `gemm` and `matrixmultiply` both allocate packing buffers on every
+//! call, and the per-frame path must not allocate. Here the weights are packed once when the
+//! engine is prepared, the input patch (im2col) is packed per MR pixels into a stack buffer,
+//! and a register-tiled microkernel, compiled per SIMD level, does the multiply-adds.
+//! Loop order (Goto): filter blocks of NC -> K blocks of KC -> MR pixels -> NR filters.
+
+use super::isa::{Isa, Level};
+use crate::graph::{Activation, Conv};
+use rayon::prelude::*;
+
+/// Depth of one K block: an MR x KC input panel stays in L1, a KC x NC weight block in L2.
+const KC: usize = 256;
+/// Filters per block.
+const NC: usize = 512;
+
+/// Register tile (MR pixels x NR filters) per SIMD level.
+pub fn tile(level: Level) -> (usize, usize) {
+    match level {
+        Level::Avx512 => (12, 32),
+        Level::Avx2 => (6, 16),
+        Level::Neon => (6, 16),
+        Level::Portable => (4, 8),
+    }
+}
+
+/// A conv's weights, packed for one SIMD level: per group, panels of NR filters, each
+/// `[K][NR]` with K ordered (ky, kx, ci) to match NHWC patches; filters past the end are zero.
+#[derive(Debug)]
+pub struct PackedConv {
+    nr: usize,
+    /// Depth per group: `kernel * kernel * in_channels / groups`.
+    pub k: usize,
+    /// Filters per group.
+    pub n: usize,
+    panels_per_group: usize,
+    data: Vec<f32>,
+}
+
+impl PackedConv {
+    pub fn new(level: Level, conv: &Conv, in_channels: usize) -> PackedConv {
+        let (_, nr) = tile(level);
+        let cin = in_channels / conv.groups;
+        let kk = conv.kernel * conv.kernel;
+        let k = kk * cin;
+        let n = conv.filters / conv.groups;
+        let panels_per_group = n.div_ceil(nr);
+        let mut data = vec![0.0; conv.groups * panels_per_group * k * nr];
+        for g in 0..conv.groups {
+            for f in 0..n {
+                let (panel, j) = (f / nr, f % nr);
+                let base = (g * panels_per_group + panel) * k * nr;
+                let filter = &conv.weights[(g * n + f) * cin * kk..][..cin * kk];
+                for ci in 0..cin {
+                    for tap in 0..kk {
+                        let kidx = tap * cin + ci;
+                        data[base + kidx * nr + j] = filter[ci * kk + tap];
+                    }
+                }
+            }
+        }
+        PackedConv {
+            nr,
+            k,
+            n,
+            panels_per_group,
+            data,
+        }
+    }
+
+    fn panel(&self, group: usize, panel: usize) -> &[f32] {
+        let len = self.k * self.nr;
+        &self.data[(group * self.panels_per_group + panel) * len..][..len]
+    }
+}
+
+/// Geometry of one conv, in pixels of the input and output tensors.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvShape {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub groups: usize,
+}
+
+/// Everything one conv execution reads. Slices start at the tensor's first element and step
+/// `*_stride` elements per pixel.
+pub struct ConvJob<'a> {
+    pub shape: ConvShape,
+    pub packed: &'a PackedConv,
+    pub bias: &'a [f32],
+    pub act: Activation,
+    pub post_act: Activation,
+    pub input: &'a [f32],
+    pub in_stride: usize,
+    pub residual: Option<(&'a [f32], usize)>,
+    pub out_stride: usize,
+}
+
+/// Runs the conv over all output pixels, split across the current rayon pool.
+pub fn conv(isa: Isa, job: &ConvJob, out: &mut [f32]) {
+    let pixels = job.shape.out_h * job.shape.out_w;
+    if pixels == 0 {
+        return;
+    }
+    let (mr, _) = tile(isa.level());
+    let threads = rayon::current_num_threads();
+    // Each chunk streams all weights once: few chunks when the image is small and the
+    // weights large, more for load balance when there are many pixels.
+    let chunks = (pixels / 256)
+        .clamp(threads, threads * 4)
+        .min(pixels.div_ceil(mr));
+    let chunk = pixels.div_ceil(chunks).div_ceil(mr) * mr;
+    out.par_chunks_mut(chunk * job.out_stride)
+        .enumerate()
+        .for_each(|(i, o)| {
+            let p0 = i * chunk;
+            conv_pixels(isa, job, p0, (p0 + chunk).min(pixels), o);
+        });
+}
+
+/// Output pixels `[p0, p1)` into `out`, which starts at pixel `p0`.
+fn conv_pixels(isa: Isa, job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
+    match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => {
+            // SAFETY: an `Isa` at this level exists only after the CPU reported avx512f and fma.
+            unsafe { pixels_avx512(job, p0, p1, out) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => {
+            // SAFETY: an `Isa` at this level exists only after the CPU reported avx2 and fma.
+            unsafe { pixels_avx2(job, p0, p1, out) }
+        }
+        #[cfg(target_arch = "aarch64")]
+        Level::Neon => pixels_tiled::<6, 16, true>(job, p0, p1, out),
+        _ => pixels_tiled::<4, 8, false>(job, p0, p1, out),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn pixels_avx512(job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
+    pixels_tiled::<12, 32, true>(job, p0, p1, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn pixels_avx2(job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
+    pixels_tiled::<6, 16, true>(job, p0, p1, out)
+}
+
+#[inline(always)]
+fn pixels_tiled<const MR: usize, const NR: usize, const FMA: bool>(
+    job: &ConvJob,
+    p0: usize,
+    p1: usize,
+    out: &mut [f32],
+) {
+    let packed = job.packed;
+    debug_assert_eq!(packed.nr, NR);
+    let (k, n) = (packed.k, packed.n);
+    let nc = NC / NR * NR;
+    let mut apack = [[0.0f32; MR]; KC];
+    for g in 0..job.shape.groups {
+        for jc in (0..n).step_by(nc) {
+            let jc_end = (jc + nc).min(n);
+            for pc in (0..k).step_by(KC) {
+                let kc = KC.min(k - pc);
+                let last = pc + kc == k;
+                for ic in (p0..p1).step_by(MR) {
+                    let mr = MR.min(p1 - ic);
+                    pack_patches(job, g, ic, mr, pc, &mut apack[..kc]);
+                    for jr in (jc..jc_end).step_by(NR) {
+                        let (b, _) = packed.panel(g, jr / NR)[pc * NR..(pc + kc) * NR].as_chunks::<NR>();
+                        let acc = microkernel::<MR, NR, FMA>(&apack[..kc], b);
+                        let nr = NR.min(n - jr);
+                        let ch0 = g * n + jr;
+                        for (i, acc_row) in acc.iter().enumerate().take(mr) {
+                            let pixel = ic + i;
+                            let row = &mut out[(pixel - p0) * job.out_stride + ch0..][..nr];
+                            store(row, &acc_row[..nr], pc == 0);
+                            if last {
+                                epilogue(job, pixel, ch0, row);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn microkernel<const MR: usize, const NR: usize, const FMA: bool>(
+    a: &[[f32; MR]],
+    b: &[[f32; NR]],
+) -> [[f32; NR]; MR] {
+    let mut c = [[0.0f32; NR]; MR];
+    for (av, bv) in a.iter().zip(b) {
+        for i in 0..MR {
+            for j in 0..NR {
+                c[i][j] = if FMA {
+                    av[i].mul_add(bv[j], c[i][j])
+                } else {
+                    c[i][j] + av[i] * bv[j]
+                };
+            }
+        }
+    }
+    c
+}
+
+#[inline(always)]
+fn store(row: &mut [f32], acc: &[f32], first: bool) {
+    if first {
+        row.copy_from_slice(acc);
+    } else {
+        for (r, a) in row.iter_mut().zip(acc) {
+            *r += a;
+        }
+    }
+}
+
+#[inline(always)]
+fn epilogue(job: &ConvJob, pixel: usize, ch0: usize, row: &mut [f32]) {
+    let bias = &job.bias[ch0..][..row.len()];
+    for (v, b) in row.iter_mut().zip(bias) {
+        *v = job.act.apply(*v + b);
+    }
+    if let Some((res, stride)) = job.residual {
+        let r = &res[pixel * stride + ch0..][..row.len()];
+        for (v, r) in row.iter_mut().zip(r) {
+            *v = job.post_act.apply(*v + r);
+        }
+    }
+}
+
+/// The input patches of `mr` output pixels from `pixel`, depth `[pc, pc + kc)`, as `[kc][MR]`;
+/// padding and rows past `mr` are zero.
+#[inline(always)]
+fn pack_patches<const MR: usize>(
+    job: &ConvJob,
+    group: usize,
+    pixel: usize,
+    mr: usize,
+    pc: usize,
+    apack: &mut [[f32; MR]],
+) {
+    let s = &job.shape;
+    let cin = job.packed.k / (s.kernel * s.kernel);
+    let kc = apack.len();
+    if mr < MR {
+        for col in apack.iter_mut() {
+            col[mr..].fill(0.0);
+        }
+    }
+    for i in 0..mr {
+        let (oy, ox) = ((pixel + i) / s.out_w, (pixel + i) % s.out_w);
+        let mut k = pc;
+        while k < pc + kc {
+            let tap = k / cin;
+            let ci0 = k - tap * cin;
+            let run = (cin - ci0).min(pc + kc - k);
+            let (ky, kx) = (tap / s.kernel, tap % s.kernel);
+            let iy = (oy * s.stride + ky).wrapping_sub(s.pad);
+            let ix = (ox * s.stride + kx).wrapping_sub(s.pad);
+            let dst = &mut apack[k - pc..k - pc + run];
+            if iy < s.in_h && ix < s.in_w {
+                let src = &job.input[(iy * s.in_w + ix) * job.in_stride + group * cin + ci0..][..run];
+                for (d, v) in dst.iter_mut().zip(src) {
+                    d[i] = *v;
+                }
+            } else {
+                for d in dst.iter_mut() {
+                    d[i] = 0.0;
+                }
+            }
+            k += run;
+        }
+    }
+}

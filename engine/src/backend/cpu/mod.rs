@@ -1,0 +1,268 @@
+//! The CPU backend: the FP32 reference every other backend is checked against, and what runs
+//! the demo anywhere. Weights are packed when the engine is prepared; a context owns one arena
+//! (all activations, input and outputs) and a worker pool, so `infer` allocates nothing.
+
+pub mod gemm;
+pub mod isa;
+pub mod ops;
+
+use crate::error::{Error, Result};
+use crate::graph::{Graph, Op, Storage};
+use crate::memory::{self, MemoryPlan};
+use gemm::{ConvJob, ConvShape, PackedConv};
+use isa::Isa;
+use ops::In;
+use std::sync::Arc;
+
+enum Kernel {
+    Conv { packed: PackedConv, shape: ConvShape },
+    ScaleShift { mul: Vec<f32>, add: Vec<f32> },
+    Direct,
+}
+
+/// An immutable, shareable CPU engine: the graph, its memory plan and prepared weights.
+pub struct CpuEngine {
+    graph: Graph,
+    memory: MemoryPlan,
+    kernels: Vec<Kernel>,
+    isa: Isa,
+}
+
+impl CpuEngine {
+    /// Prepares a validated graph for `isa`.
+    pub fn new(graph: Graph, isa: Isa) -> CpuEngine {
+        let memory = memory::plan(&graph);
+        let kernels = graph
+            .nodes
+            .iter()
+            .map(|node| match &node.op {
+                Op::Conv(c) => {
+                    let x = graph.shape(node.inputs[0]);
+                    let y = graph.shape(node.output);
+                    Kernel::Conv {
+                        packed: PackedConv::new(isa.level(), c, x.c),
+                        shape: ConvShape {
+                            in_h: x.h,
+                            in_w: x.w,
+                            out_h: y.h,
+                            out_w: y.w,
+                            kernel: c.kernel,
+                            stride: c.stride,
+                            pad: c.pad,
+                            groups: c.groups,
+                        },
+                    }
+                }
+                Op::BatchNorm(bn) => {
+                    let mul: Vec<f32> = bn
+                        .scale
+                        .iter()
+                        .zip(&bn.var)
+                        .map(|(s, v)| s / (v + bn.eps).sqrt())
+                        .collect();
+                    let add = bn
+                        .bias
+                        .iter()
+                        .zip(&bn.mean)
+                        .zip(&mul)
+                        .map(|((b, m), k)| b - m * k)
+                        .collect();
+                    Kernel::ScaleShift { mul, add }
+                }
+                _ => Kernel::Direct,
+            })
+            .collect();
+        CpuEngine {
+            graph,
+            memory,
+            kernels,
+            isa,
+        }
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn memory(&self) -> &MemoryPlan {
+        &self.memory
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+/// Per-stream state: the arena and the worker pool. One per inference thread.
+pub struct CpuContext {
+    engine: Arc<CpuEngine>,
+    arena: Vec<f32>,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl CpuContext {
+    pub fn new(engine: Arc<CpuEngine>, threads: usize) -> Result<CpuContext> {
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("edge-cpu-{i}"))
+            .build()
+            .map_err(|e| Error::Unsupported(format!("cannot start {threads} CPU workers: {e}")))?;
+        let arena = vec![0.0; engine.memory.arena_len];
+        Ok(CpuContext {
+            engine,
+            arena,
+            pool: Arc::new(pool),
+        })
+    }
+
+    pub fn engine(&self) -> &CpuEngine {
+        &self.engine
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    fn tensor(&self, t: usize) -> &[f32] {
+        let p = self.engine.memory.placements[t];
+        &self.arena[p.offset..p.offset + self.engine.memory.span(&self.engine.graph, t)]
+    }
+
+    /// The input tensor (NHWC, contiguous), to be filled before `infer`.
+    pub fn input_mut(&mut self) -> &mut [f32] {
+        let t = self.engine.graph.input;
+        let p = self.engine.memory.placements[t];
+        let len = self.engine.graph.shape(t).len();
+        &mut self.arena[p.offset..p.offset + len]
+    }
+
+    /// Graph output `i` (NHWC, contiguous) after `infer`.
+    pub fn output(&self, i: usize) -> &[f32] {
+        self.tensor(self.engine.graph.outputs[i])
+    }
+
+    /// Runs `f` on this context's worker pool. A caller that runs many frames inside one
+    /// `run` hands work to the workers without any allocation at all (entering the pool from
+    /// outside queues a job, which allocates now and then).
+    pub fn run<R: Send>(&mut self, f: impl FnOnce(&mut Self) -> R + Send) -> R {
+        let pool = Arc::clone(&self.pool);
+        pool.install(|| f(self))
+    }
+
+    pub fn infer(&mut self) -> Result<()> {
+        let pool = Arc::clone(&self.pool);
+        pool.install(|| self.forward())
+    }
+
+    fn forward(&mut self) -> Result<()> {
+        let engine = &*self.engine;
+        let graph = &engine.graph;
+        let mem = &engine.memory;
+        for (node, kernel) in graph.nodes.iter().zip(&engine.kernels) {
+            let out_shape = graph.shape(node.output);
+            let place = mem.placements[node.output];
+            let span = mem.span(graph, node.output);
+            let (before, rest) = self.arena.split_at_mut(place.offset);
+            let (out, after) = rest.split_at_mut(span);
+            let (before, after) = (&*before, &*after);
+            let view = |t: usize| -> Result<In> {
+                let p = mem.placements[t];
+                let len = mem.span(graph, t);
+                let data = if p.offset + len <= before.len() {
+                    &before[p.offset..p.offset + len]
+                } else if p.offset >= place.offset + span {
+                    let start = p.offset - place.offset - span;
+                    &after[start..start + len]
+                } else {
+                    return Err(Error::Graph(format!(
+                        "node {}: input {} overlaps its output in the arena",
+                        node.name, graph.tensors[t].name
+                    )));
+                };
+                Ok(In {
+                    data,
+                    stride: p.pixel_stride,
+                    shape: graph.shape(t),
+                })
+            };
+            let os = place.pixel_stride;
+            match (&node.op, kernel) {
+                (Op::Conv(c), Kernel::Conv { packed, shape }) => {
+                    let x = view(node.inputs[0])?;
+                    let residual = match c.residual {
+                        Some(r) => {
+                            let r = view(r)?;
+                            Some((r.data, r.stride))
+                        }
+                        None => None,
+                    };
+                    let job = ConvJob {
+                        shape: *shape,
+                        packed,
+                        bias: &c.bias,
+                        act: c.act,
+                        post_act: c.post_act,
+                        input: x.data,
+                        in_stride: x.stride,
+                        residual,
+                        out_stride: os,
+                    };
+                    gemm::conv(engine.isa, &job, out);
+                }
+                (Op::BatchNorm(_), Kernel::ScaleShift { mul, add }) => {
+                    ops::scale_shift(view(node.inputs[0])?, mul, add, out, os)
+                }
+                (Op::Activation(a), _) => ops::activation(view(node.inputs[0])?, *a, out, os),
+                (Op::Add(a), _) => {
+                    ops::add(view(node.inputs[0])?, view(node.inputs[1])?, *a, out, os)
+                }
+                (Op::Concat, _) => {
+                    let (base, at) = graph.storage_of(node.output);
+                    let mut offset = 0;
+                    for &t in &node.inputs {
+                        let in_place = graph.tensors[t].storage
+                            == Storage::View {
+                                base,
+                                channel_offset: at + offset,
+                            };
+                        if !in_place {
+                            ops::copy_channels(view(t)?, offset, out, out_shape, os);
+                        }
+                        offset += graph.shape(t).c;
+                    }
+                }
+                (Op::ChannelSlice { offset, .. }, _) => {
+                    let input = node.inputs[0];
+                    let (base, at) = graph.storage_of(input);
+                    let in_place = graph.tensors[node.output].storage
+                        == Storage::View {
+                            base,
+                            channel_offset: at + offset,
+                        };
+                    if !in_place {
+                        ops::slice_channels(view(input)?, *offset, out, out_shape, os);
+                    }
+                }
+                (Op::MaxPool { size, stride, pad }, _) => {
+                    ops::maxpool(view(node.inputs[0])?, *size, *stride, *pad, out, out_shape, os)
+                }
+                (Op::Upsample { scale }, _) => {
+                    ops::upsample(view(node.inputs[0])?, *scale, out, out_shape, os)
+                }
+                _ => {
+                    return Err(Error::Graph(format!(
+                        "node {}: kernel not prepared for {}",
+                        node.name,
+                        node.op.kind()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+}

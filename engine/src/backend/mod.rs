@@ -1,0 +1,3 @@
+//! Execution backends. Each runs the same graph semantics; `cpu` is the reference.
+
+pub mod cpu;

@@ -1,0 +1,647 @@
+//! Plan bytes, little-endian throughout:
+//!
+//! ```text
+//! 0   "EDGEPLAN"          magic
+//! 8   u32                 format version
+//! 12  u64                 total file length (so truncation is told apart from corruption)
+//! 20  u64                 byte offset of the weights (a multiple of 64)
+//! 28  u64                 number of weight floats
+//! 36  body                producer, fingerprint, precision, bindings, model metadata,
+//!                         graph (ops refer to weight ranges), tactics
+//!     zero padding        up to the weights offset
+//!     f32[]               weights: every parameter array, each starting 64-byte aligned
+//! end-4 u32               CRC-32 of every byte before it
+//! ```
+//! Strings are u32 length + UTF-8; lists are u32 count + items.
+
+use super::{Binding, DType, Fingerprint, Plan, PlanError, Precision, Tactic};
+use crate::graph::{
+    Activation, BatchNorm, Conv, Graph, Node, Op, Shape, Storage, TensorInfo,
+};
+use crate::model::{ModelMeta, Preprocess, YoloHead};
+
+pub const MAGIC: &[u8; 8] = b"EDGEPLAN";
+pub const VERSION: u32 = 1;
+const ALIGN: usize = 64;
+const HEADER: usize = 36;
+/// Limit on any count or size read from a plan, so corrupt numbers cannot exhaust memory.
+const MAX_ITEMS: usize = 1 << 28;
+
+pub fn to_bytes(plan: &Plan) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.buf.extend_from_slice(MAGIC);
+    w.u32(VERSION);
+    w.u64(0); // total length, patched below
+    w.u64(0); // weights offset, patched below
+    w.u64(0); // weight count, patched below
+    w.str(&plan.producer);
+    fingerprint(&mut w, &plan.fingerprint);
+    w.u8(plan.precision as u8);
+    for list in [&plan.inputs, &plan.outputs] {
+        w.u32(list.len() as u32);
+        for b in list {
+            w.str(&b.name);
+            for d in b.shape {
+                w.u32(d as u32);
+            }
+            w.u8(b.dtype as u8);
+            w.str(&b.layout);
+        }
+    }
+    meta(&mut w, &plan.graph.meta);
+    graph(&mut w, &plan.graph);
+    w.u32(plan.tactics.len() as u32);
+    for t in &plan.tactics {
+        w.u32(t.node as u32);
+        w.str(&t.name);
+    }
+    while w.buf.len() % ALIGN != 0 {
+        w.buf.push(0);
+    }
+    let weights_at = w.buf.len();
+    let weights = std::mem::take(&mut w.weights);
+    for &v in &weights {
+        w.f32(v);
+    }
+    let total = w.buf.len() + 4;
+    w.buf[12..20].copy_from_slice(&(total as u64).to_le_bytes());
+    w.buf[20..28].copy_from_slice(&(weights_at as u64).to_le_bytes());
+    w.buf[28..36].copy_from_slice(&(weights.len() as u64).to_le_bytes());
+    let crc = crc32fast::hash(&w.buf);
+    w.u32(crc);
+    w.buf
+}
+
+pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
+    if bytes.len() < 12 {
+        if !MAGIC.starts_with(&bytes[..bytes.len().min(8)]) || bytes.is_empty() {
+            return Err(PlanError::BadMagic {
+                found: bytes[..bytes.len().min(8)].to_vec(),
+            });
+        }
+        return Err(PlanError::Truncated {
+            expected: HEADER as u64 + 4,
+            found: bytes.len() as u64,
+        });
+    }
+    if &bytes[..8] != MAGIC {
+        return Err(PlanError::BadMagic {
+            found: bytes[..8].to_vec(),
+        });
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != VERSION {
+        return Err(PlanError::UnsupportedVersion {
+            found: version,
+            supported: VERSION,
+        });
+    }
+    if bytes.len() < HEADER + 4 {
+        return Err(PlanError::Truncated {
+            expected: HEADER as u64 + 4,
+            found: bytes.len() as u64,
+        });
+    }
+    let total = u64::from_le_bytes(bytes[12..20].try_into().expect("8 bytes"));
+    if total > bytes.len() as u64 {
+        return Err(PlanError::Truncated {
+            expected: total,
+            found: bytes.len() as u64,
+        });
+    }
+    let end = bytes.len() - 4;
+    let stored = u32::from_le_bytes(bytes[end..].try_into().expect("4 bytes"));
+    let computed = crc32fast::hash(&bytes[..end]);
+    if stored != computed {
+        return Err(PlanError::Checksum { stored, computed });
+    }
+    if total != bytes.len() as u64 {
+        return Err(PlanError::Malformed {
+            offset: 12,
+            what: format!("header says {total} bytes, file has {}", bytes.len()),
+        });
+    }
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+    let (weights_at, weight_count) = (word(20), word(28));
+    let weights_ok = weights_at % ALIGN as u64 == 0
+        && weights_at >= HEADER as u64
+        && weight_count.checked_mul(4).and_then(|n| n.checked_add(weights_at)) == Some(end as u64);
+    if !weights_ok {
+        return Err(PlanError::Malformed {
+            offset: 20,
+            what: format!("weights at {weights_at} with {weight_count} floats do not fit the file"),
+        });
+    }
+    let weights_at = weights_at as usize;
+    let mut r = Reader {
+        bytes: &bytes[..weights_at],
+        pos: HEADER,
+        weights: &bytes[weights_at..end],
+    };
+    let producer = r.str("producer")?;
+    let fingerprint = read_fingerprint(&mut r)?;
+    let precision = match r.u8("precision")? {
+        0 => Precision::Fp32,
+        1 => Precision::Fp16,
+        2 => Precision::Int8,
+        p => return Err(r.malformed(format!("precision {p}"))),
+    };
+    let mut lists = [Vec::new(), Vec::new()];
+    for list in &mut lists {
+        let n = r.count("bindings", 8)?;
+        for _ in 0..n {
+            let name = r.str("binding name")?;
+            let mut shape = [0; 4];
+            for d in &mut shape {
+                *d = r.u32("binding shape")? as usize;
+            }
+            let dtype = match r.u8("binding dtype")? {
+                0 => DType::F32,
+                1 => DType::F16,
+                2 => DType::I8,
+                d => return Err(r.malformed(format!("dtype {d}"))),
+            };
+            let layout = r.str("binding layout")?;
+            list.push(Binding {
+                name,
+                shape,
+                dtype,
+                layout,
+            });
+        }
+    }
+    let [inputs, outputs] = lists;
+    let meta = read_meta(&mut r)?;
+    let graph = read_graph(&mut r, meta)?;
+    let n = r.count("tactics", 8)?;
+    let mut tactics = Vec::with_capacity(n);
+    for _ in 0..n {
+        let node = r.u32("tactic node")? as usize;
+        if node >= graph.nodes.len() {
+            return Err(r.malformed(format!("tactic for node {node} of {}", graph.nodes.len())));
+        }
+        tactics.push(Tactic {
+            node,
+            name: r.str("tactic name")?,
+        });
+    }
+    Ok(Plan {
+        producer,
+        fingerprint,
+        precision,
+        inputs,
+        outputs,
+        graph,
+        tactics,
+    })
+}
+
+#[derive(Default)]
+struct Writer {
+    buf: Vec<u8>,
+    weights: Vec<f32>,
+}
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f32(&mut self, v: f32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.buf.extend_from_slice(s.as_bytes());
+    }
+    /// Appends to the weights section, 64-byte aligned; the body stores (offset, count).
+    fn array(&mut self, v: &[f32]) {
+        while self.weights.len() % (ALIGN / 4) != 0 {
+            self.weights.push(0.0);
+        }
+        self.u64(self.weights.len() as u64);
+        self.u64(v.len() as u64);
+        self.weights.extend_from_slice(v);
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    weights: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn malformed(&self, what: impl Into<String>) -> PlanError {
+        PlanError::Malformed {
+            offset: self.pos,
+            what: what.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize, field: &str) -> Result<&'a [u8], PlanError> {
+        match self.bytes.get(self.pos..self.pos.saturating_add(n)) {
+            Some(s) => {
+                self.pos += n;
+                Ok(s)
+            }
+            None => Err(self.malformed(format!("{field} runs past the end of the plan"))),
+        }
+    }
+
+    fn u8(&mut self, field: &str) -> Result<u8, PlanError> {
+        Ok(self.take(1, field)?[0])
+    }
+    fn u32(&mut self, field: &str) -> Result<u32, PlanError> {
+        Ok(u32::from_le_bytes(self.take(4, field)?.try_into().expect("4 bytes")))
+    }
+    fn u64(&mut self, field: &str) -> Result<u64, PlanError> {
+        Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("8 bytes")))
+    }
+    fn f32(&mut self, field: &str) -> Result<f32, PlanError> {
+        let v = f32::from_le_bytes(self.take(4, field)?.try_into().expect("4 bytes"));
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(self.malformed(format!("{field} is not finite")))
+        }
+    }
+    /// A count of items that each take at least `min_size` bytes of what is left.
+    fn count(&mut self, field: &str, min_size: usize) -> Result<usize, PlanError> {
+        let n = self.u32(field)? as usize;
+        if n > MAX_ITEMS || n.saturating_mul(min_size) > self.bytes.len() - self.pos {
+            return Err(self.malformed(format!("{field}: count {n} exceeds the plan")));
+        }
+        Ok(n)
+    }
+    fn str(&mut self, field: &str) -> Result<String, PlanError> {
+        let n = self.count(field, 1)?;
+        let at = self.pos;
+        let b = self.take(n, field)?;
+        String::from_utf8(b.to_vec()).map_err(|_| PlanError::Malformed {
+            offset: at,
+            what: format!("{field} is not UTF-8"),
+        })
+    }
+    fn dim(&mut self, field: &str) -> Result<usize, PlanError> {
+        let v = self.u32(field)? as usize;
+        if v > 1 << 20 {
+            return Err(self.malformed(format!("{field} = {v} is implausibly large")));
+        }
+        Ok(v)
+    }
+
+    fn array(&mut self, field: &str) -> Result<Vec<f32>, PlanError> {
+        let offset = self.u64(field)?;
+        let count = self.u64(field)?;
+        let bytes = offset
+            .checked_mul(4)
+            .zip(count.checked_mul(4))
+            .and_then(|(o, c)| Some(o as usize..o.checked_add(c)? as usize))
+            .and_then(|r| self.weights.get(r))
+            .ok_or_else(|| {
+                self.malformed(format!("{field}: weights {offset}+{count} outside the section"))
+            })?;
+        let v: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(self.malformed(format!("{field}: weights are not finite")));
+        }
+        Ok(v)
+    }
+
+    fn activation(&mut self, field: &str) -> Result<Activation, PlanError> {
+        let a = self.u8(field)? as usize;
+        Activation::ALL
+            .get(a)
+            .copied()
+            .ok_or_else(|| self.malformed(format!("{field}: activation {a}")))
+    }
+}
+
+fn fingerprint(w: &mut Writer, f: &Fingerprint) {
+    w.str(&f.backend);
+    w.str(&f.arch);
+    w.u32(f.features.len() as u32);
+    for s in &f.features {
+        w.str(s);
+    }
+    w.u32(f.device.len() as u32);
+    for (k, v) in &f.device {
+        w.str(k);
+        w.str(v);
+    }
+}
+
+fn read_fingerprint(r: &mut Reader) -> Result<Fingerprint, PlanError> {
+    let backend = r.str("fingerprint backend")?;
+    let arch = r.str("fingerprint arch")?;
+    let n = r.count("fingerprint features", 4)?;
+    let features = (0..n)
+        .map(|_| r.str("fingerprint feature"))
+        .collect::<Result<_, _>>()?;
+    let n = r.count("fingerprint device", 8)?;
+    let device = (0..n)
+        .map(|_| Ok((r.str("fingerprint key")?, r.str("fingerprint value")?)))
+        .collect::<Result<_, _>>()?;
+    Ok(Fingerprint {
+        backend,
+        arch,
+        features,
+        device,
+    })
+}
+
+fn meta(w: &mut Writer, m: &ModelMeta) {
+    w.str(&m.name);
+    for d in [m.input.h, m.input.w, m.input.c] {
+        w.u32(d as u32);
+    }
+    w.u32(m.class_names.len() as u32);
+    for c in &m.class_names {
+        w.str(c);
+    }
+    w.u32(m.heads.len() as u32);
+    for h in &m.heads {
+        w.u32(h.tensor as u32);
+        w.u32(h.classes as u32);
+        w.f32(h.scale_x_y);
+        w.u32(h.anchors.len() as u32);
+        for &(aw, ah) in &h.anchors {
+            w.f32(aw);
+            w.f32(ah);
+        }
+    }
+    let p = &m.preprocess;
+    w.u8(p.letterbox as u8);
+    w.f32(p.pad_value);
+    for v in p.mean.iter().chain(&p.std) {
+        w.f32(*v);
+    }
+}
+
+fn read_meta(r: &mut Reader) -> Result<ModelMeta, PlanError> {
+    let name = r.str("model name")?;
+    let input = Shape::new(r.dim("input h")?, r.dim("input w")?, r.dim("input c")?);
+    let n = r.count("class names", 4)?;
+    let class_names = (0..n)
+        .map(|_| r.str("class name"))
+        .collect::<Result<_, _>>()?;
+    let n = r.count("heads", 16)?;
+    let mut heads = Vec::with_capacity(n);
+    for _ in 0..n {
+        let tensor = r.u32("head tensor")? as usize;
+        let classes = r.dim("head classes")?;
+        let scale_x_y = r.f32("head scale_x_y")?;
+        let k = r.count("head anchors", 8)?;
+        let anchors = (0..k)
+            .map(|_| Ok((r.f32("anchor w")?, r.f32("anchor h")?)))
+            .collect::<Result<_, PlanError>>()?;
+        heads.push(YoloHead {
+            tensor,
+            anchors,
+            classes,
+            scale_x_y,
+        });
+    }
+    let letterbox = r.u8("letterbox")? != 0;
+    let pad_value = r.f32("pad value")?;
+    let mut mean = [0.0; 3];
+    let mut std = [0.0; 3];
+    for v in mean.iter_mut().chain(std.iter_mut()) {
+        *v = r.f32("normalization")?;
+    }
+    if std.iter().any(|s| *s == 0.0) {
+        return Err(r.malformed("normalization std of zero"));
+    }
+    Ok(ModelMeta {
+        name,
+        input,
+        class_names,
+        heads,
+        preprocess: Preprocess {
+            letterbox,
+            pad_value,
+            mean,
+            std,
+        },
+    })
+}
+
+fn graph(w: &mut Writer, g: &Graph) {
+    w.u32(g.tensors.len() as u32);
+    for t in &g.tensors {
+        w.str(&t.name);
+        for d in [t.shape.h, t.shape.w, t.shape.c] {
+            w.u32(d as u32);
+        }
+        match t.storage {
+            Storage::Own => w.u8(0),
+            Storage::View {
+                base,
+                channel_offset,
+            } => {
+                w.u8(1);
+                w.u32(base as u32);
+                w.u32(channel_offset as u32);
+            }
+        }
+    }
+    w.u32(g.input as u32);
+    w.u32(g.outputs.len() as u32);
+    for &o in &g.outputs {
+        w.u32(o as u32);
+    }
+    w.u32(g.nodes.len() as u32);
+    for n in &g.nodes {
+        w.str(&n.name);
+        w.u32(n.inputs.len() as u32);
+        for &i in &n.inputs {
+            w.u32(i as u32);
+        }
+        w.u32(n.output as u32);
+        match &n.op {
+            Op::Conv(c) => {
+                w.u8(0);
+                for v in [c.filters, c.kernel, c.stride, c.pad, c.groups] {
+                    w.u32(v as u32);
+                }
+                w.u8(c.act as u8);
+                w.u8(c.post_act as u8);
+                w.u32(c.residual.map_or(u32::MAX, |r| r as u32));
+                w.array(&c.weights);
+                w.array(&c.bias);
+            }
+            Op::BatchNorm(bn) => {
+                w.u8(1);
+                for v in [&bn.scale, &bn.bias, &bn.mean, &bn.var] {
+                    w.array(v);
+                }
+                w.f32(bn.eps);
+            }
+            Op::Activation(a) => {
+                w.u8(2);
+                w.u8(*a as u8);
+            }
+            Op::Add(a) => {
+                w.u8(3);
+                w.u8(*a as u8);
+            }
+            Op::Concat => w.u8(4),
+            Op::ChannelSlice { offset, channels } => {
+                w.u8(5);
+                w.u32(*offset as u32);
+                w.u32(*channels as u32);
+            }
+            Op::MaxPool { size, stride, pad } => {
+                w.u8(6);
+                for v in [size, stride, pad] {
+                    w.u32(*v as u32);
+                }
+            }
+            Op::Upsample { scale } => {
+                w.u8(7);
+                w.u32(*scale as u32);
+            }
+        }
+    }
+}
+
+fn read_graph(r: &mut Reader, meta: ModelMeta) -> Result<Graph, PlanError> {
+    let n = r.count("tensors", 17)?;
+    let mut tensors = Vec::with_capacity(n);
+    for _ in 0..n {
+        let name = r.str("tensor name")?;
+        let shape = Shape::new(r.dim("tensor h")?, r.dim("tensor w")?, r.dim("tensor c")?);
+        if shape.len() > 1 << 30 {
+            return Err(r.malformed(format!("tensor {name} of {shape} elements")));
+        }
+        let storage = match r.u8("tensor storage")? {
+            0 => Storage::Own,
+            1 => Storage::View {
+                base: r.u32("view base")? as usize,
+                channel_offset: r.dim("view offset")?,
+            },
+            s => return Err(r.malformed(format!("storage kind {s}"))),
+        };
+        tensors.push(TensorInfo {
+            name,
+            shape,
+            storage,
+        });
+    }
+    let input = r.u32("graph input")? as usize;
+    let k = r.count("graph outputs", 4)?;
+    let outputs = (0..k)
+        .map(|_| r.u32("graph output").map(|v| v as usize))
+        .collect::<Result<_, _>>()?;
+    let k = r.count("nodes", 13)?;
+    let mut nodes = Vec::with_capacity(k);
+    for _ in 0..k {
+        let name = r.str("node name")?;
+        let m = r.count("node inputs", 4)?;
+        let inputs = (0..m)
+            .map(|_| r.u32("node input").map(|v| v as usize))
+            .collect::<Result<_, _>>()?;
+        let output = r.u32("node output")? as usize;
+        let at = r.pos;
+        let op = match r.u8("op")? {
+            0 => {
+                let filters = r.dim("conv filters")?;
+                let kernel = r.dim("conv kernel")?;
+                let stride = r.dim("conv stride")?;
+                let pad = r.dim("conv pad")?;
+                let groups = r.dim("conv groups")?;
+                let act = r.activation("conv activation")?;
+                let post_act = r.activation("conv post activation")?;
+                let residual = match r.u32("conv residual")? {
+                    u32::MAX => None,
+                    t => Some(t as usize),
+                };
+                Op::Conv(Conv {
+                    filters,
+                    kernel,
+                    stride,
+                    pad,
+                    groups,
+                    weights: r.array("conv weights")?,
+                    bias: r.array("conv bias")?,
+                    act,
+                    residual,
+                    post_act,
+                })
+            }
+            1 => Op::BatchNorm(BatchNorm {
+                scale: r.array("bn scale")?,
+                bias: r.array("bn bias")?,
+                mean: r.array("bn mean")?,
+                var: r.array("bn var")?,
+                eps: r.f32("bn eps")?,
+            }),
+            2 => Op::Activation(r.activation("activation")?),
+            3 => Op::Add(r.activation("add activation")?),
+            4 => Op::Concat,
+            5 => Op::ChannelSlice {
+                offset: r.dim("slice offset")?,
+                channels: r.dim("slice channels")?,
+            },
+            6 => Op::MaxPool {
+                size: r.dim("maxpool size")?,
+                stride: r.dim("maxpool stride")?,
+                pad: r.dim("maxpool pad")?,
+            },
+            7 => Op::Upsample {
+                scale: r.dim("upsample scale")?,
+            },
+            k => {
+                return Err(PlanError::Malformed {
+                    offset: at,
+                    what: format!("unknown op {k}"),
+                })
+            }
+        };
+        if let Op::BatchNorm(bn) = &op {
+            if bn.var.iter().any(|v| v + bn.eps <= 0.0) {
+                return Err(r.malformed("batchnorm variance + eps not positive"));
+            }
+        }
+        nodes.push(Node {
+            name,
+            op,
+            inputs,
+            output,
+        });
+    }
+    let graph = Graph {
+        tensors,
+        nodes,
+        input,
+        outputs,
+        meta,
+    };
+    graph.validate().map_err(|e| r.malformed(format!("graph: {e}")))?;
+    for h in &graph.meta.heads {
+        if !graph.outputs.contains(&h.tensor) {
+            return Err(r.malformed(format!("head tensor {} is not an output", h.tensor)));
+        }
+        let c = graph.shape(h.tensor).c;
+        if h.anchors.is_empty() || c != h.anchors.len() * (h.classes + 5) {
+            return Err(r.malformed(format!(
+                "head with {} anchors and {} classes on a {c}-channel tensor",
+                h.anchors.len(),
+                h.classes
+            )));
+        }
+    }
+    if graph.shape(graph.input) != graph.meta.input {
+        return Err(r.malformed("input tensor shape differs from the model's input size"));
+    }
+    Ok(graph)
+}
