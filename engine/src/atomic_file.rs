@@ -45,7 +45,10 @@ mod tests {
         write(&target, b"old").unwrap();
         write(&target, b"new contents").unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"new contents");
-        let names: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names.len(), 1, "temp file left behind: {names:?}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -53,6 +56,9 @@ mod tests {
     #[test]
     fn reports_the_path_when_the_directory_is_missing() {
         let err = write(Path::new("/nonexistent-dir-edge/x.engine"), b"x").unwrap_err();
-        assert!(err.to_string().contains("/nonexistent-dir-edge/x.engine"), "{err}");
+        assert!(
+            err.to_string().contains("/nonexistent-dir-edge/x.engine"),
+            "{err}"
+        );
     }
 }

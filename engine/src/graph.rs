@@ -211,7 +211,11 @@ impl Op {
                         c.filters
                     ));
                 }
-                let span = |n: usize| (n + 2 * c.pad).checked_sub(c.kernel).map(|d| d / c.stride + 1);
+                let span = |n: usize| {
+                    (n + 2 * c.pad)
+                        .checked_sub(c.kernel)
+                        .map(|d| d / c.stride + 1)
+                };
                 let (Some(h), Some(w)) = (span(x.h), span(x.w)) else {
                     return Err(format!("kernel {} larger than padded input {x}", c.kernel));
                 };
@@ -256,7 +260,11 @@ impl Op {
                 if inputs.iter().any(|s| s.h != first.h || s.w != first.w) {
                     return Err("concat of tensors with different spatial sizes".into());
                 }
-                Ok(Shape::new(first.h, first.w, inputs.iter().map(|s| s.c).sum()))
+                Ok(Shape::new(
+                    first.h,
+                    first.w,
+                    inputs.iter().map(|s| s.c).sum(),
+                ))
             }
             Op::ChannelSlice { offset, channels } => {
                 arity(1)?;
@@ -407,7 +415,10 @@ impl Graph {
             if node.reads().any(|t| t == node.output) {
                 return Err(format!("{}: reads its own output", here()));
             }
-            let shape = node.op.output_shape(&shapes).map_err(|e| format!("{}: {e}", here()))?;
+            let shape = node
+                .op
+                .output_shape(&shapes)
+                .map_err(|e| format!("{}: {e}", here()))?;
             if shape != self.tensors[node.output].shape {
                 return Err(format!(
                     "{}: output shape {shape} but tensor says {}",
@@ -433,7 +444,10 @@ impl Graph {
                     && self.tensors[base].shape.w == info.shape.w
                     && channel_offset + info.shape.c <= self.tensors[base].shape.c;
                 if !ok {
-                    return Err(format!("tensor {t} ({}) is a view outside its base", info.name));
+                    return Err(format!(
+                        "tensor {t} ({}) is a view outside its base",
+                        info.name
+                    ));
                 }
             }
         }

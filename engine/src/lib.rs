@@ -16,7 +16,8 @@ pub mod optimize;
 pub mod plan;
 pub mod rng;
 pub mod runtime;
+pub mod yolo;
 
-pub use error::{Error, Result};
 pub use builder::{Builder, Device};
+pub use error::{Error, Result};
 pub use runtime::{Context, Engine};

@@ -77,7 +77,10 @@ pub fn plan(graph: &Graph) -> MemoryPlan {
         arena_len = arena_len.max(offset + sizes[t]);
         placed.push((offset, sizes[t], iv));
     }
-    let naive_len = (0..n).filter(|&t| live[t].is_some()).map(|t| sizes[t]).sum();
+    let naive_len = (0..n)
+        .filter(|&t| live[t].is_some())
+        .map(|t| sizes[t])
+        .sum();
     let placements = (0..n)
         .map(|t| {
             let (base, channel_offset) = graph.storage_of(t);

@@ -75,7 +75,10 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Array, String> {
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|s| s.parse::<usize>().map_err(|_| format!("bad shape entry '{s}'")))
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("bad shape entry '{s}'"))
+        })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let count = shape
         .iter()

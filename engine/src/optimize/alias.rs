@@ -43,9 +43,10 @@ fn assign(graph: &mut Graph, banned: &[bool]) {
                     && producer[t].is_some()
                     && graph.tensors[t].storage == Storage::Own
                     && !node.inputs[..k].contains(&t)
-                    && !graph.tensors.iter().any(
-                        |v| matches!(v.storage, Storage::View { base: b, .. } if b == t),
-                    )
+                    && !graph
+                        .tensors
+                        .iter()
+                        .any(|v| matches!(v.storage, Storage::View { base: b, .. } if b == t))
             });
         if !eligible {
             continue;

@@ -15,9 +15,7 @@
 //! Strings are u32 length + UTF-8; lists are u32 count + items.
 
 use super::{Binding, DType, Fingerprint, Plan, PlanError, Precision, Tactic};
-use crate::graph::{
-    Activation, BatchNorm, Conv, Graph, Node, Op, Shape, Storage, TensorInfo,
-};
+use crate::graph::{Activation, BatchNorm, Conv, Graph, Node, Op, Shape, Storage, TensorInfo};
 use crate::model::{ModelMeta, Preprocess, YoloHead};
 
 pub const MAGIC: &[u8; 8] = b"EDGEPLAN";
@@ -125,7 +123,10 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
     let (weights_at, weight_count) = (word(20), word(28));
     let weights_ok = weights_at % ALIGN as u64 == 0
         && weights_at >= HEADER as u64
-        && weight_count.checked_mul(4).and_then(|n| n.checked_add(weights_at)) == Some(end as u64);
+        && weight_count
+            .checked_mul(4)
+            .and_then(|n| n.checked_add(weights_at))
+            == Some(end as u64);
     if !weights_ok {
         return Err(PlanError::Malformed {
             offset: 20,
@@ -258,10 +259,14 @@ impl<'a> Reader<'a> {
         Ok(self.take(1, field)?[0])
     }
     fn u32(&mut self, field: &str) -> Result<u32, PlanError> {
-        Ok(u32::from_le_bytes(self.take(4, field)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.take(4, field)?.try_into().expect("4 bytes"),
+        ))
     }
     fn u64(&mut self, field: &str) -> Result<u64, PlanError> {
-        Ok(u64::from_le_bytes(self.take(8, field)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.take(8, field)?.try_into().expect("8 bytes"),
+        ))
     }
     fn f32(&mut self, field: &str) -> Result<f32, PlanError> {
         let v = f32::from_le_bytes(self.take(4, field)?.try_into().expect("4 bytes"));
@@ -305,7 +310,9 @@ impl<'a> Reader<'a> {
             .and_then(|(o, c)| Some(o as usize..o.checked_add(c)? as usize))
             .and_then(|r| self.weights.get(r))
             .ok_or_else(|| {
-                self.malformed(format!("{field}: weights {offset}+{count} outside the section"))
+                self.malformed(format!(
+                    "{field}: weights {offset}+{count} outside the section"
+                ))
             })?;
         let v: Vec<f32> = bytes
             .chunks_exact(4)
@@ -626,7 +633,9 @@ fn read_graph(r: &mut Reader, meta: ModelMeta) -> Result<Graph, PlanError> {
         outputs,
         meta,
     };
-    graph.validate().map_err(|e| r.malformed(format!("graph: {e}")))?;
+    graph
+        .validate()
+        .map_err(|e| r.malformed(format!("graph: {e}")))?;
     for h in &graph.meta.heads {
         if !graph.outputs.contains(&h.tensor) {
             return Err(r.malformed(format!("head tensor {} is not an output", h.tensor)));

@@ -89,7 +89,9 @@ pub enum PlanError {
     UnsupportedVersion { found: u32, supported: u32 },
     #[error("truncated: the file has {found} bytes, its header says {expected}")]
     Truncated { expected: u64, found: u64 },
-    #[error("checksum mismatch: stored {stored:08x}, computed {computed:08x}; the file is corrupt")]
+    #[error(
+        "checksum mismatch: stored {stored:08x}, computed {computed:08x}; the file is corrupt"
+    )]
     Checksum { stored: u32, computed: u32 },
     #[error("malformed at byte offset {offset}: {what}")]
     Malformed { offset: usize, what: String },

@@ -177,7 +177,8 @@ fn pixels_tiled<const MR: usize, const NR: usize, const FMA: bool>(
                     let mr = MR.min(p1 - ic);
                     pack_patches(job, g, ic, mr, pc, &mut apack[..kc]);
                     for jr in (jc..jc_end).step_by(NR) {
-                        let (b, _) = packed.panel(g, jr / NR)[pc * NR..(pc + kc) * NR].as_chunks::<NR>();
+                        let (b, _) =
+                            packed.panel(g, jr / NR)[pc * NR..(pc + kc) * NR].as_chunks::<NR>();
                         let acc = microkernel::<MR, NR, FMA>(&apack[..kc], b);
                         let nr = NR.min(n - jr);
                         let ch0 = g * n + jr;
@@ -272,7 +273,8 @@ fn pack_patches<const MR: usize>(
             let ix = (ox * s.stride + kx).wrapping_sub(s.pad);
             let dst = &mut apack[k - pc..k - pc + run];
             if iy < s.in_h && ix < s.in_w {
-                let src = &job.input[(iy * s.in_w + ix) * job.in_stride + group * cin + ci0..][..run];
+                let src =
+                    &job.input[(iy * s.in_w + ix) * job.in_stride + group * cin + ci0..][..run];
                 for (d, v) in dst.iter_mut().zip(src) {
                     d[i] = *v;
                 }

@@ -15,8 +15,14 @@ use ops::In;
 use std::sync::Arc;
 
 enum Kernel {
-    Conv { packed: PackedConv, shape: ConvShape },
-    ScaleShift { mul: Vec<f32>, add: Vec<f32> },
+    Conv {
+        packed: PackedConv,
+        shape: ConvShape,
+    },
+    ScaleShift {
+        mul: Vec<f32>,
+        add: Vec<f32>,
+    },
     Direct,
 }
 
@@ -248,9 +254,15 @@ impl CpuContext {
                         ops::slice_channels(view(input)?, *offset, out, out_shape, os);
                     }
                 }
-                (Op::MaxPool { size, stride, pad }, _) => {
-                    ops::maxpool(view(node.inputs[0])?, *size, *stride, *pad, out, out_shape, os)
-                }
+                (Op::MaxPool { size, stride, pad }, _) => ops::maxpool(
+                    view(node.inputs[0])?,
+                    *size,
+                    *stride,
+                    *pad,
+                    out,
+                    out_shape,
+                    os,
+                ),
                 (Op::Upsample { scale }, _) => {
                     ops::upsample(view(node.inputs[0])?, *scale, out, out_shape, os)
                 }

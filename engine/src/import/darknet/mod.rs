@@ -5,7 +5,9 @@ pub mod cfg;
 pub mod weights;
 
 use crate::error::{Error, Result};
-use crate::graph::{Activation, BatchNorm, Conv, Graph, Node, Op, Shape, Storage, TensorId, TensorInfo};
+use crate::graph::{
+    Activation, BatchNorm, Conv, Graph, Node, Op, Shape, Storage, TensorId, TensorInfo,
+};
 use crate::model::{ModelMeta, Preprocess, YoloHead};
 use cfg::{Cfg, SectionRef};
 use std::path::Path;
@@ -151,7 +153,10 @@ impl<'a> Importer<'a> {
             return Err(net.error(None, "width, height and channels must be non-zero"));
         }
         if input.c != 3 {
-            return Err(net.error(Some("channels"), "only 3-channel (RGB) inputs are supported"));
+            return Err(net.error(
+                Some("channels"),
+                "only 3-channel (RGB) inputs are supported",
+            ));
         }
         Ok(Importer {
             cfg,
@@ -193,7 +198,13 @@ impl<'a> Importer<'a> {
                     if size == 0 || stride == 0 {
                         return Err(s.error(None, "size and stride must be at least 1"));
                     }
-                    self.push(&s, index, "maxpool", Op::MaxPool { size, stride, pad }, vec![prev])?
+                    self.push(
+                        &s,
+                        index,
+                        "maxpool",
+                        Op::MaxPool { size, stride, pad },
+                        vec![prev],
+                    )?
                 }
                 "yolo" => self.yolo(&s, index, prev)?,
                 other => {
@@ -263,7 +274,9 @@ impl<'a> Importer<'a> {
         Activation::from_name(name).ok_or_else(|| {
             s.error(
                 Some("activation"),
-                format!("unsupported activation '{name}' (linear, leaky, relu, logistic, mish, swish)"),
+                format!(
+                    "unsupported activation '{name}' (linear, leaky, relu, logistic, mish, swish)"
+                ),
             )
         })
     }
@@ -363,7 +376,13 @@ impl<'a> Importer<'a> {
                 c.feeds_shortcut = true;
             }
         }
-        let out = self.push(s, layer, "shortcut", Op::Add(Activation::Linear), vec![prev, other])?;
+        let out = self.push(
+            s,
+            layer,
+            "shortcut",
+            Op::Add(Activation::Linear),
+            vec![prev, other],
+        )?;
         if act == Activation::Linear {
             Ok(out)
         } else {
@@ -418,7 +437,11 @@ impl<'a> Importer<'a> {
         if anchors.len() != 2 * num {
             return Err(s.error(
                 Some("anchors"),
-                format!("{} numbers for num={num} anchors (need {})", anchors.len(), 2 * num),
+                format!(
+                    "{} numbers for num={num} anchors (need {})",
+                    anchors.len(),
+                    2 * num
+                ),
             ));
         }
         let mask: Vec<i64> = s
@@ -448,7 +471,10 @@ impl<'a> Importer<'a> {
         }
         if let Some(h) = self.heads.first() {
             if h.classes != classes {
-                return Err(s.error(Some("classes"), "all [yolo] layers must have the same classes"));
+                return Err(s.error(
+                    Some("classes"),
+                    "all [yolo] layers must have the same classes",
+                ));
             }
         }
         self.heads.push(YoloHead {

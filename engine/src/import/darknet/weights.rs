@@ -121,7 +121,11 @@ pub fn random(model: &DarknetModel, seed: u64) -> Vec<f32> {
         let fan_in = (c.weight_count / n).max(1) as f32;
         let bound = (3.0 / fan_in).sqrt();
         if c.bn_node.is_some() {
-            let gain = if c.feeds_shortcut { (0.2, 0.4) } else { (1.2, 1.6) };
+            let gain = if c.feeds_shortcut {
+                (0.2, 0.4)
+            } else {
+                (1.2, 1.6)
+            };
             out.extend((0..n).map(|_| rng.uniform(-0.1, 0.1))); // beta
             out.extend((0..n).map(|_| rng.uniform(gain.0, gain.1))); // gamma
             out.extend((0..n).map(|_| rng.uniform(-0.1, 0.1))); // running mean

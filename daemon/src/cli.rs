@@ -1,0 +1,169 @@
+//! Command-line interface: every flag and its help text, in one place.
+
+use clap::{Args, Parser, Subcommand};
+use edge_engine::import::darknet::weights::WeightsSource;
+use edge_engine::plan::Precision;
+use edge_engine::Device;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "edge-infer",
+    version,
+    about = "Camera-to-detections daemon for NVIDIA Jetson, and the tools that build and inspect its engines",
+    long_about = "edge-infer builds a device-specific inference engine from a Darknet model \
+                  (build), shows what is inside one (inspect), measures it (bench) and runs it on \
+                  one input (infer)."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build an engine (plan) for this device from a Darknet cfg and weights
+    Build(BuildArgs),
+    /// Show an engine's device fingerprint, layers after fusion, tactics and memory
+    Inspect(InspectArgs),
+    /// Measure inference latency (median, p99) and throughput
+    Bench(BenchArgs),
+    /// Run one image or tensor through an engine and print the detections
+    Infer(InferArgs),
+    /// Write a Darknet .weights file of seeded random weights for a cfg (for other frameworks)
+    Weights(WeightsArgs),
+}
+
+/// A Darknet model: cfg, weights, and what the cfg does not say.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Darknet .cfg file
+    #[arg(long, value_name = "M.cfg")]
+    pub model: PathBuf,
+    /// Darknet .weights file, or random[:SEED] for seeded random weights of the right shapes
+    #[arg(long, value_name = "W|random[:SEED]", default_value = "random")]
+    pub weights: WeightsSource,
+    /// Class names, one per line (default: <model>.names beside the cfg, if there is one)
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+    /// Network input size, replacing the cfg's width and height
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(usize, usize)>,
+}
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where the engine runs
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: Device,
+    /// Arithmetic precision of the engine
+    #[arg(long, default_value = "fp32", value_name = "fp32|fp16|int8")]
+    pub precision: Precision,
+    /// Engine file to write (atomically)
+    #[arg(long, short, value_name = "E.engine")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// Engine file
+    #[arg(value_name = "E.engine")]
+    pub engine: PathBuf,
+}
+
+/// An engine from a file, or built in memory from a model.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct EngineSource {
+    /// Engine file made by `edge-infer build`
+    #[arg(long, value_name = "E.engine")]
+    pub engine: Option<PathBuf>,
+    /// Build an engine in memory from this Darknet cfg instead
+    #[arg(long, value_name = "M.cfg", requires = "weights")]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    pub source: EngineSource,
+    /// With --model: .weights file or random[:SEED]
+    #[arg(long, value_name = "W|random[:SEED]")]
+    pub weights: Option<WeightsSource>,
+    /// With --model: network input size
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(usize, usize)>,
+    /// With --model: class names file
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+    /// CPU worker threads (0: one per core)
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Timed iterations
+    #[arg(long, default_value_t = 100)]
+    pub iterations: usize,
+    /// Untimed iterations first
+    #[arg(long, default_value_t = 5)]
+    pub warmup: usize,
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InferArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// An image (PNG, JPEG), letterboxed into the network input, or a .npy float32 tensor
+    /// already in network-input form ([1,H,W,3] NHWC or [1,3,H,W] NCHW)
+    #[arg(long, value_name = "IMAGE|TENSOR.npy")]
+    pub input: PathBuf,
+    /// Also write each head's raw output as DIR/head<i>.npy ([1,C,H,W], like PyTorch)
+    #[arg(long, value_name = "DIR")]
+    pub dump_raw: Option<PathBuf>,
+    /// Confidence threshold (objectness x class probability)
+    #[arg(long, default_value_t = 0.25)]
+    pub conf: f32,
+    /// NMS IoU threshold
+    #[arg(long, default_value_t = 0.45)]
+    pub iou: f32,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct WeightsArgs {
+    /// Darknet .cfg file
+    #[arg(long, value_name = "M.cfg")]
+    pub model: PathBuf,
+    /// Seed of the random weights (the same as --weights random:SEED elsewhere)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// .weights file to write
+    #[arg(long, short, value_name = "W.weights")]
+    pub output: PathBuf,
+}
+
+fn parse_size(s: &str) -> Result<(usize, usize), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{s}': expected WxH, e.g. 416x416"))?;
+    let dim = |v: &str| -> Result<usize, String> {
+        match v.trim().parse::<usize>() {
+            Ok(n) if n > 0 && n % 32 == 0 && n <= 8192 => Ok(n),
+            _ => Err(format!(
+                "'{s}': sizes must be multiples of 32 from 32 to 8192"
+            )),
+        }
+    };
+    Ok((dim(h)?, dim(w)?))
+}

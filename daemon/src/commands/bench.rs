@@ -1,0 +1,67 @@
+//! `edge-infer bench`: latency percentiles and throughput of one context.
+
+use super::open_engine;
+use crate::cli::BenchArgs;
+use edge_engine::rng::SplitMix64;
+use edge_engine::Result;
+use std::time::Instant;
+
+pub fn run(a: &BenchArgs) -> Result<()> {
+    let engine = open_engine(&a.engine)?;
+    let mut ctx = engine.context(a.engine.threads)?;
+    let mut rng = SplitMix64::new(1);
+    ctx.input_mut().iter_mut().for_each(|v| *v = rng.unit());
+    let iterations = a.iterations.max(1);
+    let mut times = vec![0f64; iterations];
+    let total = ctx.run(|ctx| -> Result<f64> {
+        for _ in 0..a.warmup {
+            ctx.infer()?;
+        }
+        let start = Instant::now();
+        for t in times.iter_mut() {
+            let s = Instant::now();
+            ctx.infer()?;
+            *t = s.elapsed().as_secs_f64() * 1e3;
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })?;
+    times.sort_by(f64::total_cmp);
+    let pct = |p: f64| times[((p / 100.0) * (times.len() - 1) as f64).round() as usize];
+    let (median, p99) = (pct(50.0), pct(99.0));
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let fps = iterations as f64 / total;
+    let input = engine.graph().shape(engine.graph().input);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "model": engine.meta().name,
+                "input": [input.h, input.w],
+                "device": engine.plan().fingerprint.to_string(),
+                "precision": engine.plan().precision.name(),
+                "threads": ctx.threads(),
+                "iterations": iterations,
+                "median_ms": median,
+                "p99_ms": p99,
+                "mean_ms": mean,
+                "min_ms": times[0],
+                "throughput_fps": fps,
+            })
+        );
+    } else {
+        println!(
+            "{} {}x{} on {} ({}, {} threads), {iterations} iterations",
+            engine.meta().name,
+            input.w,
+            input.h,
+            engine.plan().fingerprint,
+            engine.plan().precision.name(),
+            ctx.threads()
+        );
+        println!(
+            "median {median:.2} ms  p99 {p99:.2} ms  mean {mean:.2} ms  min {:.2} ms  {fps:.1} fps",
+            times[0]
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,90 @@
+//! `edge-infer inspect`: what an engine holds, like `trtexec --dumpLayerInfo`.
+
+use crate::cli::InspectArgs;
+use edge_engine::graph::{Activation, Op};
+use edge_engine::{Engine, Result};
+
+pub fn run(a: &InspectArgs) -> Result<()> {
+    let engine = Engine::load(&a.engine)?;
+    let plan = engine.plan();
+    let g = engine.graph();
+    let mem = engine.memory();
+    println!("engine     {}", a.engine.display());
+    println!("producer   {}", plan.producer);
+    println!("device     {}", plan.fingerprint);
+    println!("features   {}", plan.fingerprint.features.join(" "));
+    println!("precision  {}", plan.precision.name());
+    println!("model      {} ({} classes)", g.meta.name, g.meta.classes());
+    for (kind, list) in [("input ", &plan.inputs), ("output", &plan.outputs)] {
+        for b in list {
+            println!(
+                "{kind}     {} {:?} {} {}",
+                b.name,
+                b.shape,
+                b.dtype.name(),
+                b.layout
+            );
+        }
+    }
+    println!();
+    println!(
+        "{:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} tactic",
+        "#", "layer", "op", "output", "fused", "prec"
+    );
+    for (i, n) in g.nodes.iter().enumerate() {
+        let fused = match &n.op {
+            Op::Conv(c) => {
+                let mut parts = vec![format!("{}x{}/{}", c.kernel, c.kernel, c.stride)];
+                if c.act != Activation::Linear {
+                    parts.push(c.act.name().into());
+                }
+                if let Some(r) = c.residual {
+                    parts.push(format!("+{}", g.tensors[r].name));
+                    if c.post_act != Activation::Linear {
+                        parts.push(c.post_act.name().into());
+                    }
+                }
+                parts.join(" ")
+            }
+            Op::Concat | Op::ChannelSlice { .. }
+                if g.tensors[n.output].storage != edge_engine::graph::Storage::Own
+                    || n.inputs
+                        .iter()
+                        .all(|&t| g.tensors[t].storage != edge_engine::graph::Storage::Own) =>
+            {
+                "in place".into()
+            }
+            _ => String::new(),
+        };
+        let tactic = plan
+            .tactics
+            .iter()
+            .find(|t| t.node == i)
+            .map_or("direct", |t| t.name.as_str());
+        println!(
+            "{i:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} {tactic}",
+            n.name,
+            n.op.kind(),
+            g.shape(n.output).to_string(),
+            fused,
+            plan.precision.name(),
+        );
+    }
+    let weights: usize = g
+        .nodes
+        .iter()
+        .map(|n| match &n.op {
+            Op::Conv(c) => c.weights.len() + c.bias.len(),
+            _ => 0,
+        })
+        .sum();
+    println!();
+    println!(
+        "arena      {:.2} MB (naive sum of activations {:.2} MB, {:.1}x)",
+        mem.arena_len as f64 * 4.0 / 1e6,
+        mem.naive_len as f64 * 4.0 / 1e6,
+        mem.naive_len as f64 / mem.arena_len.max(1) as f64
+    );
+    println!("weights    {:.2} MB", weights as f64 * 4.0 / 1e6);
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! One module per CLI verb, plus the model and engine loading they share.
+
+pub mod bench;
+pub mod build;
+pub mod infer;
+pub mod inspect;
+pub mod weights;
+
+use crate::cli::{EngineArgs, ModelArgs};
+use edge_engine::builder::Step;
+use edge_engine::graph::Graph;
+use edge_engine::import::darknet::{self, weights::params_for};
+use edge_engine::{Builder, Engine, Error, Result};
+use std::io::IsTerminal;
+use std::path::Path;
+
+/// Imports a Darknet model with its weights and class names.
+pub fn load_model(m: &ModelArgs) -> Result<Graph> {
+    let model = darknet::load_cfg(&m.model, m.size)?;
+    let params = params_for(&model, &m.weights)?;
+    let mut graph = model.with_params(&params)?;
+    let names = m
+        .names
+        .clone()
+        .or_else(|| Some(m.model.with_extension("names")).filter(|p| p.exists()));
+    if let Some(path) = names {
+        graph.meta.class_names = read_names(&path)?;
+        let classes = graph.meta.classes();
+        if graph.meta.class_names.len() != classes {
+            return Err(Error::Input(format!(
+                "{}: {} names for a model with {classes} classes",
+                path.display(),
+                graph.meta.class_names.len()
+            )));
+        }
+    }
+    Ok(graph)
+}
+
+fn read_names(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect())
+}
+
+/// Builds a plan, showing the steps on a terminal.
+pub fn build_plan(builder: &Builder, graph: Graph) -> Result<edge_engine::plan::Plan> {
+    let show = std::io::stderr().is_terminal();
+    let nodes = graph.nodes.len();
+    builder.build(graph, &mut |step| {
+        if show {
+            let what = match step {
+                Step::Optimize => format!("[1/2] optimizing {nodes} nodes"),
+                Step::Tactics => "[2/2] choosing kernels".to_string(),
+                Step::Done => "done".to_string(),
+            };
+            eprintln!("{what}");
+        }
+    })
+}
+
+pub fn open_engine(a: &EngineArgs) -> Result<Engine> {
+    if let Some(path) = &a.source.engine {
+        return Engine::load(path);
+    }
+    let (Some(model), Some(weights)) = (a.source.model.clone(), a.weights.clone()) else {
+        return Err(Error::Input(
+            "give --engine E, or --model M.cfg with --weights".into(),
+        ));
+    };
+    let model = ModelArgs {
+        model,
+        weights,
+        names: a.names.clone(),
+        size: a.size,
+    };
+    let graph = load_model(&model)?;
+    Engine::from_plan(build_plan(&Builder::default(), graph)?)
+}
