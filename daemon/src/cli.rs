@@ -116,6 +116,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+    /// Also time every layer and print a table (like trtexec --dumpProfile)
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Args, Debug)]

@@ -89,6 +89,21 @@ impl Activation {
     }
 }
 
+impl Activation {
+    /// `apply` over a slice, with the choice made once so each loop can vectorize.
+    #[inline(always)]
+    pub fn apply_slice(self, xs: &mut [f32]) {
+        match self {
+            Activation::Linear => {}
+            Activation::Leaky => xs
+                .iter_mut()
+                .for_each(|x| *x = if *x > 0.0 { *x } else { 0.1 * *x }),
+            Activation::Relu => xs.iter_mut().for_each(|x| *x = x.max(0.0)),
+            other => xs.iter_mut().for_each(|x| *x = other.apply(*x)),
+        }
+    }
+}
+
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())

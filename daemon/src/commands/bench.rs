@@ -3,7 +3,7 @@
 use super::open_engine;
 use crate::cli::BenchArgs;
 use edge_engine::rng::SplitMix64;
-use edge_engine::Result;
+use edge_engine::{Context, Engine, Result};
 use std::time::Instant;
 
 pub fn run(a: &BenchArgs) -> Result<()> {
@@ -25,6 +25,9 @@ pub fn run(a: &BenchArgs) -> Result<()> {
         }
         Ok(start.elapsed().as_secs_f64())
     })?;
+    if a.profile {
+        print_profile(&engine, &mut ctx, iterations)?;
+    }
     times.sort_by(f64::total_cmp);
     let pct = |p: f64| times[((p / 100.0) * (times.len() - 1) as f64).round() as usize];
     let (median, p99) = (pct(50.0), pct(99.0));
@@ -63,5 +66,37 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             times[0]
         );
     }
+    Ok(())
+}
+
+/// Per-layer mean times over separate profiled runs (timing each layer adds a little).
+fn print_profile(engine: &Engine, ctx: &mut Context, iterations: usize) -> Result<()> {
+    let graph = engine.graph();
+    let mut layer = vec![0f64; graph.nodes.len()];
+    ctx.run(|ctx| -> Result<()> {
+        for _ in 0..iterations {
+            ctx.infer_profiled(&mut layer)?;
+        }
+        Ok(())
+    })?;
+    let total: f64 = layer.iter().sum();
+    println!(
+        "{:>4}  {:<18} {:<10} {:<14} {:>9} {:>6}",
+        "#", "layer", "op", "output", "ms", "%"
+    );
+    for (i, n) in graph.nodes.iter().enumerate() {
+        let ms = layer[i] / iterations as f64;
+        println!(
+            "{i:>4}  {:<18} {:<10} {:<14} {ms:>9.3} {:>5.1}%",
+            n.name,
+            n.op.kind(),
+            graph.shape(n.output).to_string(),
+            100.0 * layer[i] / total.max(f64::MIN_POSITIVE)
+        );
+    }
+    println!(
+        "total {:.3} ms per frame (sum of layers)",
+        total / iterations as f64
+    );
     Ok(())
 }

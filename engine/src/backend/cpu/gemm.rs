@@ -138,35 +138,37 @@ fn conv_pixels(isa: Isa, job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
             unsafe { pixels_avx2(job, p0, p1, out) }
         }
         #[cfg(target_arch = "aarch64")]
-        Level::Neon => pixels_tiled::<6, 16, true>(job, p0, p1, out),
-        _ => pixels_tiled::<4, 8, false>(job, p0, p1, out),
+        Level::Neon => pixels_tiled(job, p0, p1, out, kernel_6x16),
+        _ => pixels_tiled(job, p0, p1, out, kernel_4x8),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 fn pixels_avx512(job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
-    pixels_tiled::<12, 32, true>(job, p0, p1, out)
+    pixels_tiled(job, p0, p1, out, kernel_12x32)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 fn pixels_avx2(job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
-    pixels_tiled::<6, 16, true>(job, p0, p1, out)
+    pixels_tiled(job, p0, p1, out, kernel_6x16)
 }
 
 #[inline(always)]
-fn pixels_tiled<const MR: usize, const NR: usize, const FMA: bool>(
+fn pixels_tiled<const MR: usize, const NR: usize>(
     job: &ConvJob,
     p0: usize,
     p1: usize,
     out: &mut [f32],
+    microkernel: impl Fn(&[[f32; MR]], &[[f32; NR]], &mut [[f32; NR]; MR]),
 ) {
     let packed = job.packed;
     debug_assert_eq!(packed.nr, NR);
     let (k, n) = (packed.k, packed.n);
     let nc = NC / NR * NR;
     let mut apack = [[0.0f32; MR]; KC];
+    let mut acc = [[0.0f32; NR]; MR];
     for g in 0..job.shape.groups {
         for jc in (0..n).step_by(nc) {
             let jc_end = (jc + nc).min(n);
@@ -179,16 +181,13 @@ fn pixels_tiled<const MR: usize, const NR: usize, const FMA: bool>(
                     for jr in (jc..jc_end).step_by(NR) {
                         let (b, _) =
                             packed.panel(g, jr / NR)[pc * NR..(pc + kc) * NR].as_chunks::<NR>();
-                        let acc = microkernel::<MR, NR, FMA>(&apack[..kc], b);
+                        microkernel(&apack[..kc], b, &mut acc);
                         let nr = NR.min(n - jr);
                         let ch0 = g * n + jr;
                         for (i, acc_row) in acc.iter().enumerate().take(mr) {
                             let pixel = ic + i;
                             let row = &mut out[(pixel - p0) * job.out_stride + ch0..][..nr];
-                            store(row, &acc_row[..nr], pc == 0);
-                            if last {
-                                epilogue(job, pixel, ch0, row);
-                            }
+                            finish_row(job, pixel, ch0, row, &acc_row[..nr], pc == 0, last);
                         }
                     }
                 }
@@ -197,48 +196,71 @@ fn pixels_tiled<const MR: usize, const NR: usize, const FMA: bool>(
     }
 }
 
-#[inline(always)]
-fn microkernel<const MR: usize, const NR: usize, const FMA: bool>(
-    a: &[[f32; MR]],
-    b: &[[f32; NR]],
-) -> [[f32; NR]; MR] {
-    let mut c = [[0.0f32; NR]; MR];
-    for (av, bv) in a.iter().zip(b) {
-        for i in 0..MR {
-            for j in 0..NR {
-                c[i][j] = if FMA {
-                    av[i].mul_add(bv[j], c[i][j])
-                } else {
-                    c[i][j] + av[i] * bv[j]
-                };
+/// A register-tile microkernel: the rows are spelled out so the compiler keeps every
+/// accumulator in a register (a loop over rows makes it spill them to memory).
+macro_rules! microkernel {
+    ($name:ident, $mr:literal x $nr:literal, fma = $fma:literal, rows [$($i:literal)*]) => {
+        #[inline(always)]
+        fn $name(a: &[[f32; $mr]], b: &[[f32; $nr]], out: &mut [[f32; $nr]; $mr]) {
+            let mut c = [[0.0f32; $nr]; $mr];
+            for (av, bv) in a.iter().zip(b) {
+                $(
+                    for j in 0..$nr {
+                        c[$i][j] = if $fma {
+                            av[$i].mul_add(bv[j], c[$i][j])
+                        } else {
+                            c[$i][j] + av[$i] * bv[j]
+                        };
+                    }
+                )*
             }
+            // Stored from registers; returning the tile by value costs a memcpy call.
+            *out = c;
         }
-    }
-    c
+    };
 }
 
-#[inline(always)]
-fn store(row: &mut [f32], acc: &[f32], first: bool) {
-    if first {
-        row.copy_from_slice(acc);
-    } else {
-        for (r, a) in row.iter_mut().zip(acc) {
-            *r += a;
-        }
-    }
-}
+microkernel!(kernel_12x32, 12 x 32, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
+microkernel!(kernel_6x16, 6 x 16, fma = true, rows [0 1 2 3 4 5]);
+microkernel!(kernel_4x8, 4 x 8, fma = false, rows [0 1 2 3]);
 
+/// Writes one accumulator row to the output: a partial sum while K blocks remain, and at
+/// the last block bias, activation and the residual, in one pass.
 #[inline(always)]
-fn epilogue(job: &ConvJob, pixel: usize, ch0: usize, row: &mut [f32]) {
+fn finish_row(
+    job: &ConvJob,
+    pixel: usize,
+    ch0: usize,
+    row: &mut [f32],
+    acc: &[f32],
+    first: bool,
+    last: bool,
+) {
+    if !last {
+        if first {
+            row.copy_from_slice(acc);
+        } else {
+            row.iter_mut().zip(acc).for_each(|(r, a)| *r += a);
+        }
+        return;
+    }
     let bias = &job.bias[ch0..][..row.len()];
-    for (v, b) in row.iter_mut().zip(bias) {
-        *v = job.act.apply(*v + b);
+    if first {
+        row.iter_mut()
+            .zip(acc)
+            .zip(bias)
+            .for_each(|((r, a), b)| *r = a + b);
+    } else {
+        row.iter_mut()
+            .zip(acc)
+            .zip(bias)
+            .for_each(|((r, a), b)| *r += a + b);
     }
+    job.act.apply_slice(row);
     if let Some((res, stride)) = job.residual {
         let r = &res[pixel * stride + ch0..][..row.len()];
-        for (v, r) in row.iter_mut().zip(r) {
-            *v = job.post_act.apply(*v + r);
-        }
+        row.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+        job.post_act.apply_slice(row);
     }
 }
 
@@ -255,35 +277,44 @@ fn pack_patches<const MR: usize>(
 ) {
     let s = &job.shape;
     let cin = job.packed.k / (s.kernel * s.kernel);
-    let kc = apack.len();
+    let (k_lo, k_hi) = (pc, pc + apack.len());
     if mr < MR {
         for col in apack.iter_mut() {
             col[mr..].fill(0.0);
         }
     }
+    let (mut oy, mut ox) = (pixel / s.out_w, pixel % s.out_w);
     for i in 0..mr {
-        let (oy, ox) = ((pixel + i) / s.out_w, (pixel + i) % s.out_w);
-        let mut k = pc;
-        while k < pc + kc {
-            let tap = k / cin;
-            let ci0 = k - tap * cin;
-            let run = (cin - ci0).min(pc + kc - k);
-            let (ky, kx) = (tap / s.kernel, tap % s.kernel);
+        // k walks (ky, kx, ci) in step with the packed weights; no divisions in here.
+        let mut k = 0;
+        'taps: for ky in 0..s.kernel {
             let iy = (oy * s.stride + ky).wrapping_sub(s.pad);
-            let ix = (ox * s.stride + kx).wrapping_sub(s.pad);
-            let dst = &mut apack[k - pc..k - pc + run];
-            if iy < s.in_h && ix < s.in_w {
-                let src =
-                    &job.input[(iy * s.in_w + ix) * job.in_stride + group * cin + ci0..][..run];
-                for (d, v) in dst.iter_mut().zip(src) {
-                    d[i] = *v;
+            for kx in 0..s.kernel {
+                let (lo, hi) = (k.max(k_lo), (k + cin).min(k_hi));
+                if lo < hi {
+                    let dst = &mut apack[lo - k_lo..hi - k_lo];
+                    let ix = (ox * s.stride + kx).wrapping_sub(s.pad);
+                    if iy < s.in_h && ix < s.in_w {
+                        let at = (iy * s.in_w + ix) * job.in_stride + group * cin + (lo - k);
+                        for (d, v) in dst.iter_mut().zip(&job.input[at..at + (hi - lo)]) {
+                            d[i] = *v;
+                        }
+                    } else {
+                        for d in dst.iter_mut() {
+                            d[i] = 0.0;
+                        }
+                    }
                 }
-            } else {
-                for d in dst.iter_mut() {
-                    d[i] = 0.0;
+                k += cin;
+                if k >= k_hi {
+                    break 'taps;
                 }
             }
-            k += run;
+        }
+        ox += 1;
+        if ox == s.out_w {
+            ox = 0;
+            oy += 1;
         }
     }
 }

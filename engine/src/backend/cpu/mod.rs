@@ -162,14 +162,21 @@ impl CpuContext {
 
     pub fn infer(&mut self) -> Result<()> {
         let pool = Arc::clone(&self.pool);
-        pool.install(|| self.forward())
+        pool.install(|| self.forward(None))
     }
 
-    fn forward(&mut self) -> Result<()> {
+    /// `infer`, adding each node's wall time in milliseconds to `times[node]`.
+    pub fn infer_profiled(&mut self, times: &mut [f64]) -> Result<()> {
+        let pool = Arc::clone(&self.pool);
+        pool.install(|| self.forward(Some(times)))
+    }
+
+    fn forward(&mut self, mut times: Option<&mut [f64]>) -> Result<()> {
         let engine = &*self.engine;
         let graph = &engine.graph;
         let mem = &engine.memory;
-        for (node, kernel) in graph.nodes.iter().zip(&engine.kernels) {
+        for (i, (node, kernel)) in graph.nodes.iter().zip(&engine.kernels).enumerate() {
+            let started = times.as_ref().map(|_| std::time::Instant::now());
             let out_shape = graph.shape(node.output);
             let place = mem.placements[node.output];
             let span = mem.span(graph, node.output);
@@ -272,6 +279,11 @@ impl CpuContext {
                         node.name,
                         node.op.kind()
                     )))
+                }
+            }
+            if let (Some(t), Some(started)) = (times.as_deref_mut(), started) {
+                if let Some(slot) = t.get_mut(i) {
+                    *slot += started.elapsed().as_secs_f64() * 1e3;
                 }
             }
         }
