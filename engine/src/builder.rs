@@ -80,15 +80,19 @@ impl Builder {
         graph.validate().map_err(Error::Graph)?;
         progress(Step::Tactics);
         let isa = Isa::detect();
-        let (mr, nr) = tile(isa.level());
         let tactics = graph
             .nodes
             .iter()
             .enumerate()
-            .filter(|(_, n)| matches!(n.op, Op::Conv(_)))
-            .map(|(node, _)| Tactic {
-                node,
-                name: format!("implicit-gemm {} {mr}x{nr}", isa.level().name()),
+            .filter_map(|(node, n)| match &n.op {
+                Op::Conv(c) => {
+                    let (mr, nr) = tile(isa.level(), c.filters / c.groups);
+                    Some(Tactic {
+                        node,
+                        name: format!("implicit-gemm {} {mr}x{nr}", isa.level().name()),
+                    })
+                }
+                _ => None,
             })
             .collect();
         let binding = |name: String, t: usize| {

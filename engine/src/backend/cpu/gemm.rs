@@ -15,9 +15,11 @@ const KC: usize = 256;
 /// Filters per block.
 const NC: usize = 512;
 
-/// Register tile (MR pixels x NR filters) per SIMD level.
-pub fn tile(level: Level) -> (usize, usize) {
+/// Register tile (MR pixels x NR filters) per SIMD level, for a conv with `filters` per
+/// group: a narrow conv (the first layer's 16 filters) would waste half of a 32-wide tile.
+pub fn tile(level: Level, filters: usize) -> (usize, usize) {
     match level {
+        Level::Avx512 if filters <= 16 => (12, 16),
         Level::Avx512 => (12, 32),
         Level::Avx2 => (6, 16),
         Level::Neon => (6, 16),
@@ -40,7 +42,7 @@ pub struct PackedConv {
 
 impl PackedConv {
     pub fn new(level: Level, conv: &Conv, in_channels: usize) -> PackedConv {
-        let (_, nr) = tile(level);
+        let (_, nr) = tile(level, conv.filters / conv.groups);
         let cin = in_channels / conv.groups;
         let kk = conv.kernel * conv.kernel;
         let k = kk * cin;
@@ -108,7 +110,7 @@ pub fn conv(isa: Isa, job: &ConvJob, out: &mut [f32]) {
     if pixels == 0 {
         return;
     }
-    let (mr, _) = tile(isa.level());
+    let (mr, _) = tile(isa.level(), job.packed.n);
     let threads = rayon::current_num_threads();
     // Each chunk streams all weights once: few chunks when the image is small and the
     // weights large, more for load balance when there are many pixels.
@@ -127,6 +129,11 @@ pub fn conv(isa: Isa, job: &ConvJob, out: &mut [f32]) {
 /// Output pixels `[p0, p1)` into `out`, which starts at pixel `p0`.
 fn conv_pixels(isa: Isa, job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
     match isa.level() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 if job.packed.nr == 16 => {
+            // SAFETY: an `Isa` at this level exists only after the CPU reported avx512f and fma.
+            unsafe { pixels_avx512_narrow(job, p0, p1, out) }
+        }
         #[cfg(target_arch = "x86_64")]
         Level::Avx512 => {
             // SAFETY: an `Isa` at this level exists only after the CPU reported avx512f and fma.
@@ -147,6 +154,12 @@ fn conv_pixels(isa: Isa, job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
 #[target_feature(enable = "avx512f,fma")]
 fn pixels_avx512(job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
     pixels_tiled(job, p0, p1, out, kernel_12x32)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+fn pixels_avx512_narrow(job: &ConvJob, p0: usize, p1: usize, out: &mut [f32]) {
+    pixels_tiled(job, p0, p1, out, kernel_12x16)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -221,6 +234,7 @@ macro_rules! microkernel {
 }
 
 microkernel!(kernel_12x32, 12 x 32, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
+microkernel!(kernel_12x16, 12 x 16, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
 microkernel!(kernel_6x16, 6 x 16, fma = true, rows [0 1 2 3 4 5]);
 microkernel!(kernel_4x8, 4 x 8, fma = false, rows [0 1 2 3]);
 
@@ -284,6 +298,10 @@ fn pack_patches<const MR: usize>(
         }
     }
     let (mut oy, mut ox) = (pixel / s.out_w, pixel % s.out_w);
+    if mr == MR && ox + MR <= s.out_w {
+        pack_row_panel(job, group, cin, oy, ox, k_lo, apack);
+        return;
+    }
     for i in 0..mr {
         // k walks (ky, kx, ci) in step with the packed weights; no divisions in here.
         let mut k = 0;
@@ -315,6 +333,65 @@ fn pack_patches<const MR: usize>(
         if ox == s.out_w {
             ox = 0;
             oy += 1;
+        }
+    }
+}
+
+/// `pack_patches` for MR pixels on one output row, the common case: per depth index the MR
+/// values are one strided walk along an input row, written to one contiguous column.
+#[inline(always)]
+fn pack_row_panel<const MR: usize>(
+    job: &ConvJob,
+    group: usize,
+    cin: usize,
+    oy: usize,
+    ox: usize,
+    k_lo: usize,
+    apack: &mut [[f32; MR]],
+) {
+    let s = &job.shape;
+    let k_hi = k_lo + apack.len();
+    let step = s.stride * job.in_stride;
+    let mut k = 0;
+    for ky in 0..s.kernel {
+        let iy = (oy * s.stride + ky).wrapping_sub(s.pad);
+        for kx in 0..s.kernel {
+            let (lo, hi) = (k.max(k_lo), (k + cin).min(k_hi));
+            if lo < hi {
+                let cols = &mut apack[lo - k_lo..hi - k_lo];
+                let ix0 = (ox * s.stride + kx) as isize - s.pad as isize;
+                let ix_last = ix0 + ((MR - 1) * s.stride) as isize;
+                if iy >= s.in_h {
+                    cols.iter_mut().for_each(|c| *c = [0.0; MR]);
+                } else if ix0 >= 0 && (ix_last as usize) < s.in_w {
+                    let base =
+                        (iy * s.in_w + ix0 as usize) * job.in_stride + group * cin + (lo - k);
+                    let src = &job.input[base..base + (MR - 1) * step + (hi - lo)];
+                    for (ci, col) in cols.iter_mut().enumerate() {
+                        for (i, v) in col.iter_mut().enumerate() {
+                            *v = src[i * step + ci];
+                        }
+                    }
+                } else {
+                    for (ci, col) in cols.iter_mut().enumerate() {
+                        for (i, v) in col.iter_mut().enumerate() {
+                            let ix = ix0 + (i * s.stride) as isize;
+                            *v = if ix >= 0 && (ix as usize) < s.in_w {
+                                job.input[(iy * s.in_w + ix as usize) * job.in_stride
+                                    + group * cin
+                                    + (lo - k)
+                                    + ci]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                }
+            }
+            k += cin;
+            if k >= k_hi {
+                return;
+            }
         }
     }
 }
