@@ -1,0 +1,71 @@
+//! `infer` and the decode + NMS that follows it allocate nothing once the context exists,
+//! counted by a global allocator across every thread (the worker pool included).
+
+mod common;
+use common::*;
+use edge_engine::yolo::{DecodeParams, Detections, Letterbox, Postprocessor};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+struct Counting;
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts calls.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn a_thousand_frames_allocate_nothing() {
+    // Every op kind, views, residuals, two heads; small so the test is quick.
+    let engine = engine(graph("engine/tests/fixtures/allops.cfg", None, 1), &edge_engine::optimize::Pass::ALL);
+    let mut ctx = engine.context(2).unwrap();
+    let input = random_input(&engine, 5);
+    let meta = engine.meta().clone();
+    let graph = engine.graph().clone();
+    let lb = Letterbox::new(640, 480, meta.input.w, meta.input.h, true);
+    let params = DecodeParams::default();
+    let mut post = Postprocessor::new(4096);
+    let mut dets = Detections::new();
+    let (allocations, found) = ctx.run(|ctx| {
+        let mut frame = |ctx: &mut edge_engine::Context, dets: &mut Detections| {
+            ctx.input_mut().copy_from_slice(&input);
+            ctx.infer().unwrap();
+            post.run(&meta, |i| (ctx.output(i), graph.shape(graph.outputs[i])), &lb, &params, dets);
+        };
+        for _ in 0..10 {
+            frame(ctx, &mut dets);
+        }
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        for _ in 0..1000 {
+            frame(ctx, &mut dets);
+        }
+        (ALLOCATIONS.load(Ordering::SeqCst) - before, dets.len())
+    });
+    assert!(found > 0, "the frames should produce detections for decode to do real work");
+    assert_eq!(allocations, 0, "{allocations} allocations in 1000 frames");
+}
+
+#[test]
+fn the_counter_sees_allocations() {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let v = std::hint::black_box(vec![1u8; 100]);
+    assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);
+    drop(v);
+}
