@@ -1,5 +1,18 @@
 //! edge-infer: the camera-to-detections daemon's binary and its engine tools.
 
+/// `println!` for command output: a closed pipe (`edge-infer inspect E | head`) ends the
+/// program quietly, as it would a C tool killed by SIGPIPE, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout(), $($arg)*) {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
+            }
+        }
+    }};
+}
+
 mod cli;
 mod commands;
 mod exit;

@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use std::path::Path;
 
+#[derive(Debug)]
 pub struct Array {
     pub shape: Vec<usize>,
     pub data: Vec<f32>,

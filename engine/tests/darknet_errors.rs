@@ -16,20 +16,35 @@ const HEAD: &str = "[convolutional]\nfilters=12\nsize=1\nactivation=linear\n[yol
 
 #[test]
 fn a_bad_value_names_file_line_section_and_key() {
-    let e = cfg_error(&format!("{NET}[convolutional]\nfilters=abc\nsize=3\n{HEAD}"));
-    assert_eq!(e, "bad.cfg:6: [convolutional] filters: expected an integer, found 'abc'");
+    let e = cfg_error(&format!(
+        "{NET}[convolutional]\nfilters=abc\nsize=3\n{HEAD}"
+    ));
+    assert_eq!(
+        e,
+        "bad.cfg:6: [convolutional] filters: expected an integer, found 'abc'"
+    );
 }
 
 #[test]
 fn an_unknown_activation_is_refused() {
-    let e = cfg_error(&format!("{NET}[convolutional]\nfilters=8\nactivation=gelu\n{HEAD}"));
-    assert!(e.starts_with("bad.cfg:7: [convolutional] activation: unsupported activation 'gelu'"), "{e}");
+    let e = cfg_error(&format!(
+        "{NET}[convolutional]\nfilters=8\nactivation=gelu\n{HEAD}"
+    ));
+    assert!(
+        e.starts_with("bad.cfg:7: [convolutional] activation: unsupported activation 'gelu'"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_route_past_the_start_is_refused() {
-    let e = cfg_error(&format!("{NET}[convolutional]\nfilters=8\n[route]\nlayers=-5\n{HEAD}"));
-    assert!(e.starts_with("bad.cfg:8: [route] layers: -5 refers to layer -4"), "{e}");
+    let e = cfg_error(&format!(
+        "{NET}[convolutional]\nfilters=8\n[route]\nlayers=-5\n{HEAD}"
+    ));
+    assert!(
+        e.starts_with("bad.cfg:8: [route] layers: -5 refers to layer -4"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -40,20 +55,29 @@ fn an_unknown_section_is_refused_at_its_line() {
 
 #[test]
 fn a_yolo_head_must_match_its_channels() {
-    let e = cfg_error(&format!("{NET}[convolutional]\nfilters=10\nsize=1\n[yolo]\nmask=0\nanchors=4,4\nclasses=7\nnum=1\n"));
-    assert!(e.contains("[yolo]") && e.contains("10 channels") && e.contains("needs 12"), "{e}");
+    let e = cfg_error(&format!(
+        "{NET}[convolutional]\nfilters=10\nsize=1\n[yolo]\nmask=0\nanchors=4,4\nclasses=7\nnum=1\n"
+    ));
+    assert!(
+        e.contains("[yolo]") && e.contains("10 channels") && e.contains("needs 12"),
+        "{e}"
+    );
 }
 
 #[test]
 fn text_before_any_section_and_garbage_lines() {
     assert!(cfg_error("width=3\n").contains("before the first [section]"));
-    assert!(cfg_error(&format!("{NET}what is this\n")).starts_with("bad.cfg:5: [net]: expected key=value"));
+    assert!(cfg_error(&format!("{NET}what is this\n"))
+        .starts_with("bad.cfg:5: [net]: expected key=value"));
 }
 
 #[test]
 fn shortcut_of_different_shapes() {
     let e = cfg_error(&format!("{NET}[convolutional]\nfilters=8\nsize=1\n[convolutional]\nfilters=4\nsize=1\n[shortcut]\nfrom=-2\n{HEAD}"));
-    assert!(e.contains("[shortcut] from: shortcut of different shapes"), "{e}");
+    assert!(
+        e.contains("[shortcut] from: shortcut of different shapes"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -64,8 +88,13 @@ fn weights_of_the_wrong_length_say_expected_and_found() {
     let mut bytes = weights::to_bytes(&vec![0.5; 48]);
     assert!(weights::parse(&model, "ok.weights", &bytes).is_ok());
     bytes.truncate(bytes.len() - 8);
-    let e = weights::parse(&model, "ok.weights", &bytes).unwrap_err().to_string();
-    assert_eq!(e, "ok.weights: expected 48 floats after the 20-byte header (version 0.2.0), found 46");
+    let e = weights::parse(&model, "ok.weights", &bytes)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "ok.weights: expected 48 floats after the 20-byte header (version 0.2.0), found 46"
+    );
 }
 
 #[test]

@@ -34,7 +34,10 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn a_thousand_frames_allocate_nothing() {
     // Every op kind, views, residuals, two heads; small so the test is quick.
-    let engine = engine(graph("engine/tests/fixtures/allops.cfg", None, 1), &edge_engine::optimize::Pass::ALL);
+    let engine = engine(
+        graph("engine/tests/fixtures/allops.cfg", None, 1),
+        &edge_engine::optimize::Pass::ALL,
+    );
     let mut ctx = engine.context(2).unwrap();
     let input = random_input(&engine, 5);
     let meta = engine.meta().clone();
@@ -47,7 +50,13 @@ fn a_thousand_frames_allocate_nothing() {
         let mut frame = |ctx: &mut edge_engine::Context, dets: &mut Detections| {
             ctx.input_mut().copy_from_slice(&input);
             ctx.infer().unwrap();
-            post.run(&meta, |i| (ctx.output(i), graph.shape(graph.outputs[i])), &lb, &params, dets);
+            post.run(
+                &meta,
+                |i| (ctx.output(i), graph.shape(graph.outputs[i])),
+                &lb,
+                &params,
+                dets,
+            );
         };
         for _ in 0..10 {
             frame(ctx, &mut dets);
@@ -58,7 +67,10 @@ fn a_thousand_frames_allocate_nothing() {
         }
         (ALLOCATIONS.load(Ordering::SeqCst) - before, dets.len())
     });
-    assert!(found > 0, "the frames should produce detections for decode to do real work");
+    assert!(
+        found > 0,
+        "the frames should produce detections for decode to do real work"
+    );
     assert_eq!(allocations, 0, "{allocations} allocations in 1000 frames");
 }
 

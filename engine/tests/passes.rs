@@ -40,19 +40,32 @@ fn fold_batchnorm_removes_every_batchnorm() {
 
 #[test]
 fn fuse_activation_moves_activations_into_convs() {
-    equivalent(&[Pass::FoldBatchNorm, Pass::FuseActivation], |before, after| {
-        assert!(count(before, "activation") > count(after, "activation"));
-        assert!(after.nodes.iter().any(|n| matches!(&n.op, Op::Conv(c) if c.act != edge_engine::graph::Activation::Linear)));
-    });
+    equivalent(
+        &[Pass::FoldBatchNorm, Pass::FuseActivation],
+        |before, after| {
+            assert!(count(before, "activation") > count(after, "activation"));
+            assert!(after.nodes.iter().any(
+                |n| matches!(&n.op, Op::Conv(c) if c.act != edge_engine::graph::Activation::Linear)
+            ));
+        },
+    );
 }
 
 #[test]
 fn fuse_residual_puts_the_add_in_the_conv_epilogue() {
-    let passes = [Pass::FoldBatchNorm, Pass::FuseActivation, Pass::FuseResidual, Pass::FuseActivation];
+    let passes = [
+        Pass::FoldBatchNorm,
+        Pass::FuseActivation,
+        Pass::FuseResidual,
+        Pass::FuseActivation,
+    ];
     equivalent(&passes, |before, after| {
         if count(before, "add") > 0 {
             assert_eq!(count(after, "add"), 0);
-            assert!(after.nodes.iter().any(|n| matches!(&n.op, Op::Conv(c) if c.residual.is_some())));
+            assert!(after
+                .nodes
+                .iter()
+                .any(|n| matches!(&n.op, Op::Conv(c) if c.residual.is_some())));
         }
     });
 }
@@ -87,5 +100,9 @@ fn dead_nodes_are_dropped() {
     let before = g.nodes.len();
     edge_engine::optimize::drop_dead_nodes(&mut g);
     g.validate().unwrap();
-    assert_eq!(g.nodes.len(), before - 2, "layer 1's conv and activation are dead");
+    assert_eq!(
+        g.nodes.len(),
+        before - 2,
+        "layer 1's conv and activation are dead"
+    );
 }

@@ -52,7 +52,13 @@ fn unsupported_version() {
     let (_, mut bytes) = plan_bytes();
     bytes[8..12].copy_from_slice(&99u32.to_le_bytes());
     let e = plan_error(&bytes);
-    assert_eq!(e, PlanError::UnsupportedVersion { found: 99, supported: format::VERSION });
+    assert_eq!(
+        e,
+        PlanError::UnsupportedVersion {
+            found: 99,
+            supported: format::VERSION
+        }
+    );
     assert!(e.to_string().contains("rebuild"), "{e}");
 }
 
@@ -87,7 +93,10 @@ fn built_for_another_device() {
     let bytes = format::to_bytes(&plan);
     let e = plan_error(&bytes);
     assert!(matches!(e, PlanError::WrongDevice { .. }), "{e}");
-    assert!(e.to_string().contains("riscv64") && e.to_string().contains("rebuild"), "{e}");
+    assert!(
+        e.to_string().contains("riscv64") && e.to_string().contains("rebuild"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -154,6 +163,9 @@ fn load_errors_name_the_file() {
     assert!(Engine::load(&path).is_ok());
     std::fs::write(&path, &bytes[..100]).unwrap();
     let e = Engine::load(&path).err().unwrap();
-    assert!(e.to_string().starts_with(&path.display().to_string()), "{e}");
+    assert!(
+        e.to_string().starts_with(&path.display().to_string()),
+        "{e}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

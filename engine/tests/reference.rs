@@ -18,17 +18,32 @@ fn check(fixture: &str, cfg: &str, size: (usize, usize), seed: u64, heads: usize
             let s = engine.graph().shape(engine.graph().outputs[i]);
             assert_eq!(shape, vec![s.h, s.w, s.c], "head {i} shape");
             let err = rel_err(got, &want);
-            assert!(err <= 1e-4, "{fixture} head {i} (passes {passes:?}): relative error {err:e}");
+            assert!(
+                err <= 1e-4,
+                "{fixture} head {i} (passes {passes:?}): relative error {err:e}"
+            );
         }
     }
 }
 
 #[test]
 fn yolov3_tiny_matches_pytorch() {
-    check("yolov3-tiny-128", "models/yolov3-tiny.cfg", (128, 128), 7, 2);
+    check(
+        "yolov3-tiny-128",
+        "models/yolov3-tiny.cfg",
+        (128, 128),
+        7,
+        2,
+    );
 }
 
 #[test]
 fn every_layer_type_and_activation_matches_pytorch() {
-    check("allops-64", "engine/tests/fixtures/allops.cfg", (64, 64), 5, 2);
+    check(
+        "allops-64",
+        "engine/tests/fixtures/allops.cfg",
+        (64, 64),
+        5,
+        2,
+    );
 }

@@ -35,7 +35,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let fps = iterations as f64 / total;
     let input = engine.graph().shape(engine.graph().input);
     if a.json {
-        println!(
+        outln!(
             "{}",
             serde_json::json!({
                 "model": engine.meta().name,
@@ -52,7 +52,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             })
         );
     } else {
-        println!(
+        outln!(
             "{} {}x{} on {} ({}, {} threads), {iterations} iterations",
             engine.meta().name,
             input.w,
@@ -61,7 +61,7 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             engine.plan().precision.name(),
             ctx.threads()
         );
-        println!(
+        outln!(
             "median {median:.2} ms  p99 {p99:.2} ms  mean {mean:.2} ms  min {:.2} ms  {fps:.1} fps",
             times[0]
         );
@@ -80,13 +80,18 @@ fn print_profile(engine: &Engine, ctx: &mut Context, iterations: usize) -> Resul
         Ok(())
     })?;
     let total: f64 = layer.iter().sum();
-    println!(
+    outln!(
         "{:>4}  {:<18} {:<10} {:<14} {:>9} {:>6}",
-        "#", "layer", "op", "output", "ms", "%"
+        "#",
+        "layer",
+        "op",
+        "output",
+        "ms",
+        "%"
     );
     for (i, n) in graph.nodes.iter().enumerate() {
         let ms = layer[i] / iterations as f64;
-        println!(
+        outln!(
             "{i:>4}  {:<18} {:<10} {:<14} {ms:>9.3} {:>5.1}%",
             n.name,
             n.op.kind(),
@@ -94,7 +99,7 @@ fn print_profile(engine: &Engine, ctx: &mut Context, iterations: usize) -> Resul
             100.0 * layer[i] / total.max(f64::MIN_POSITIVE)
         );
     }
-    println!(
+    outln!(
         "total {:.3} ms per frame (sum of layers)",
         total / iterations as f64
     );

@@ -16,7 +16,7 @@ pub fn run(a: &BuildArgs) -> Result<()> {
     let plan = build_plan(&builder, graph)?;
     let bytes = format::to_bytes(&plan);
     edge_engine::atomic_file::write(&a.output, &bytes)?;
-    println!(
+    outln!(
         "{}: {} layers, {} for {} in {:.1} s ({:.1} MB)",
         a.output.display(),
         plan.graph.nodes.len(),

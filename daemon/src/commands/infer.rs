@@ -84,11 +84,11 @@ pub fn run(a: &InferArgs) -> Result<()> {
                 })
             })
             .collect();
-        println!("{}", serde_json::json!({ "detections": list }));
+        outln!("{}", serde_json::json!({ "detections": list }));
     } else {
-        println!("{} detections", dets.len());
+        outln!("{} detections", dets.len());
         for d in &dets {
-            println!(
+            outln!(
                 "{:<16} {:.3}  ({:.1}, {:.1}) - ({:.1}, {:.1})",
                 meta.class_name(d.class as usize),
                 d.score,

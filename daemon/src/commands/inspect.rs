@@ -9,15 +9,15 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     let plan = engine.plan();
     let g = engine.graph();
     let mem = engine.memory();
-    println!("engine     {}", a.engine.display());
-    println!("producer   {}", plan.producer);
-    println!("device     {}", plan.fingerprint);
-    println!("features   {}", plan.fingerprint.features.join(" "));
-    println!("precision  {}", plan.precision.name());
-    println!("model      {} ({} classes)", g.meta.name, g.meta.classes());
+    outln!("engine     {}", a.engine.display());
+    outln!("producer   {}", plan.producer);
+    outln!("device     {}", plan.fingerprint);
+    outln!("features   {}", plan.fingerprint.features.join(" "));
+    outln!("precision  {}", plan.precision.name());
+    outln!("model      {} ({} classes)", g.meta.name, g.meta.classes());
     for (kind, list) in [("input ", &plan.inputs), ("output", &plan.outputs)] {
         for b in list {
-            println!(
+            outln!(
                 "{kind}     {} {:?} {} {}",
                 b.name,
                 b.shape,
@@ -26,10 +26,15 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             );
         }
     }
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} tactic",
-        "#", "layer", "op", "output", "fused", "prec"
+        "#",
+        "layer",
+        "op",
+        "output",
+        "fused",
+        "prec"
     );
     for (i, n) in g.nodes.iter().enumerate() {
         let fused = match &n.op {
@@ -61,7 +66,7 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             .iter()
             .find(|t| t.node == i)
             .map_or("direct", |t| t.name.as_str());
-        println!(
+        outln!(
             "{i:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} {tactic}",
             n.name,
             n.op.kind(),
@@ -78,13 +83,13 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             _ => 0,
         })
         .sum();
-    println!();
-    println!(
+    outln!();
+    outln!(
         "arena      {:.2} MB (naive sum of activations {:.2} MB, {:.1}x)",
         mem.arena_len as f64 * 4.0 / 1e6,
         mem.naive_len as f64 * 4.0 / 1e6,
         mem.naive_len as f64 / mem.arena_len.max(1) as f64
     );
-    println!("weights    {:.2} MB", weights as f64 * 4.0 / 1e6);
+    outln!("weights    {:.2} MB", weights as f64 * 4.0 / 1e6);
     Ok(())
 }

@@ -9,6 +9,6 @@ pub fn run(a: &WeightsArgs) -> Result<()> {
     let model = darknet::load_cfg(&a.model, None)?;
     let params = weights::random(&model, a.seed);
     weights::write(&a.output, &params)?;
-    println!("{}: {} floats", a.output.display(), params.len());
+    outln!("{}: {} floats", a.output.display(), params.len());
     Ok(())
 }

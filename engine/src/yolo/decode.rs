@@ -16,6 +16,8 @@ pub struct Candidate {
 /// Decode + NMS with buffers sized once; `run` allocates nothing.
 pub struct Postprocessor {
     candidates: Vec<Candidate>,
+    /// Once the buffer has filled, candidates below this score are not worth keeping.
+    floor: f32,
     /// Candidates dropped because the buffer was full, in the last run.
     pub overflow: usize,
 }
@@ -23,7 +25,8 @@ pub struct Postprocessor {
 impl Postprocessor {
     pub fn new(capacity: usize) -> Self {
         Postprocessor {
-            candidates: Vec::with_capacity(capacity.max(1)),
+            candidates: Vec::with_capacity(capacity.max(2)),
+            floor: 0.0,
             overflow: 0,
         }
     }
@@ -40,6 +43,7 @@ impl Postprocessor {
     ) {
         self.candidates.clear();
         self.overflow = 0;
+        self.floor = 0.0;
         let (net_w, net_h) = (meta.input.w as f32, meta.input.h as f32);
         for (i, head) in meta.heads.iter().enumerate() {
             let (data, shape) = heads(i);
@@ -90,22 +94,27 @@ impl Postprocessor {
         });
     }
 
-    /// Keeps the best candidates when there are more than the buffer holds.
+    /// Keeps the better candidates when there are more than the buffer holds: a full buffer
+    /// is cut to its better half, whose worst score becomes the bar for the rest. Amortized
+    /// O(log n) per candidate even when a broken model makes every cell a candidate.
     fn push(&mut self, c: Candidate) {
-        if self.candidates.len() < self.candidates.capacity() {
-            self.candidates.push(c);
+        if c.score < self.floor {
+            self.overflow += 1;
             return;
         }
-        self.overflow += 1;
-        if let Some(worst) = self
-            .candidates
-            .iter_mut()
-            .min_by(|a, b| a.score.total_cmp(&b.score))
-        {
-            if worst.score < c.score {
-                *worst = c;
+        if self.candidates.len() == self.candidates.capacity() {
+            self.candidates
+                .sort_unstable_by(|a, b| b.score.total_cmp(&a.score));
+            let keep = self.candidates.len() / 2;
+            self.overflow += self.candidates.len() - keep;
+            self.candidates.truncate(keep);
+            self.floor = self.candidates[keep - 1].score;
+            if c.score < self.floor {
+                self.overflow += 1;
+                return;
             }
         }
+        self.candidates.push(c);
     }
 }
 
@@ -173,10 +182,11 @@ mod tests {
 
     #[test]
     fn scale_x_y_stretches_the_offset_around_the_cell_centre() {
-        // scale_x_y = 2: x = (cx + 2*sig - 0.5) / grid; with sig = 0.75 at cx = 1: 2.0 cells.
+        // scale_x_y = 2: x = (cx + 2*sig - 0.5) / grid; with sig = 0.75 at cell 0: 1.0 cell,
+        // 32 pixels (scale 1 would give 0.75 cells, 24 pixels).
         let shape = Shape::new(2, 2, 7);
         let mut data = vec![-20.0f32; shape.len()];
-        data[7..14].copy_from_slice(&[logit(0.75), logit(0.75), 0.0, 0.0, 5.0, 5.0, -20.0]);
+        data[..7].copy_from_slice(&[logit(0.75), logit(0.75), 0.0, 0.0, 5.0, 5.0, -20.0]);
         let lb = Letterbox::new(64, 64, 64, 64, true);
         let mut out = Detections::new();
         Postprocessor::new(4).run(
@@ -187,14 +197,14 @@ mod tests {
             &mut out,
         );
         let d = out[0];
-        assert!(((d.x1 + d.x2) / 2.0 - 64.0).abs() < 1e-3, "{d:?}");
+        assert!(((d.x1 + d.x2) / 2.0 - 32.0).abs() < 1e-3, "{d:?}");
         assert!(((d.y1 + d.y2) / 2.0 - 32.0).abs() < 1e-3, "{d:?}");
     }
 
     #[test]
     fn a_full_buffer_keeps_the_best_candidates() {
-        let mut pp = Postprocessor::new(2);
-        for s in [0.3, 0.9, 0.5, 0.4] {
+        let mut pp = Postprocessor::new(4);
+        for s in [0.3, 0.9, 0.5, 0.4, 0.35, 0.8, 0.2] {
             pp.push(Candidate {
                 class: 0,
                 score: s,
@@ -202,9 +212,11 @@ mod tests {
                 suppressed: false,
             });
         }
+        // Full at 4 (0.3 0.9 0.5 0.4) -> halved to 0.9 0.5, bar 0.5: 0.35 is dropped,
+        // 0.8 kept, 0.2 dropped.
         let mut scores: Vec<f32> = pp.candidates.iter().map(|c| c.score).collect();
         scores.sort_by(f32::total_cmp);
-        assert_eq!(scores, vec![0.5, 0.9]);
-        assert_eq!(pp.overflow, 2);
+        assert_eq!(scores, vec![0.5, 0.8, 0.9]);
+        assert_eq!(pp.overflow, 4);
     }
 }
