@@ -22,13 +22,25 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn build(name: &str) -> PathBuf {
     let engine = tmp(name);
     let cfg = repo("engine/tests/fixtures/allops.cfg");
-    let o = edge(&["build", "--model", cfg.to_str().unwrap(), "--weights", "random:3", "-o", engine.to_str().unwrap()]);
+    let o = edge(&[
+        "build",
+        "--model",
+        cfg.to_str().unwrap(),
+        "--weights",
+        "random:3",
+        "-o",
+        engine.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     engine
 }
@@ -40,15 +52,33 @@ fn build_inspect_bench_infer() {
     let o = edge(&["inspect", e]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    for want in ["device     cpu", "in place", "implicit-gemm", "arena", "naive sum"] {
+    for want in [
+        "device     cpu",
+        "in place",
+        "implicit-gemm",
+        "arena",
+        "naive sum",
+    ] {
         assert!(t.contains(want), "inspect lacks {want:?}:\n{t}");
     }
     let o = edge(&["bench", "--engine", e, "--iterations", "5", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("bench --json is JSON");
-    assert!(v["median_ms"].as_f64().unwrap() > 0.0 && v["p99_ms"].as_f64().unwrap() >= v["median_ms"].as_f64().unwrap());
+    assert!(
+        v["median_ms"].as_f64().unwrap() > 0.0
+            && v["p99_ms"].as_f64().unwrap() >= v["median_ms"].as_f64().unwrap()
+    );
     let input = repo("engine/tests/fixtures/allops-64/input.npy");
     let raw = tmp("raw");
-    let o = edge(&["infer", "--engine", e, "--input", input.to_str().unwrap(), "--json", "--dump-raw", raw.to_str().unwrap()]);
+    let o = edge(&[
+        "infer",
+        "--engine",
+        e,
+        "--input",
+        input.to_str().unwrap(),
+        "--json",
+        "--dump-raw",
+        raw.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("infer --json is JSON");
     assert!(v["detections"].is_array());
@@ -60,17 +90,36 @@ fn build_inspect_bench_infer() {
 fn infer_takes_an_image_and_maps_boxes_into_it() {
     let engine = build("img.engine");
     let png = tmp("frame.png");
-    image::RgbImage::from_fn(200, 100, |x, y| image::Rgb([(x % 256) as u8, (y * 2) as u8, 90]))
-        .save(&png)
-        .unwrap();
-    let o = edge(&["infer", "--engine", engine.to_str().unwrap(), "--input", png.to_str().unwrap(), "--json", "--conf", "0.01"]);
+    image::RgbImage::from_fn(200, 100, |x, y| {
+        image::Rgb([(x % 256) as u8, (y * 2) as u8, 90])
+    })
+    .save(&png)
+    .unwrap();
+    let o = edge(&[
+        "infer",
+        "--engine",
+        engine.to_str().unwrap(),
+        "--input",
+        png.to_str().unwrap(),
+        "--json",
+        "--conf",
+        "0.01",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let dets = v["detections"].as_array().unwrap();
     assert!(!dets.is_empty());
     for d in dets {
-        let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        assert!(b[0] >= 0.0 && b[2] <= 200.0 && b[1] >= 0.0 && b[3] <= 100.0, "box outside the frame: {b:?}");
+        let b: Vec<f64> = d["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(
+            b[0] >= 0.0 && b[2] <= 200.0 && b[1] >= 0.0 && b[3] <= 100.0,
+            "box outside the frame: {b:?}"
+        );
     }
 }
 
@@ -87,7 +136,11 @@ fn a_corrupt_engine_exits_65_with_the_reason() {
     std::fs::write(&engine, b"not an engine at all").unwrap();
     let o = edge(&["bench", "--engine", engine.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(65));
-    assert!(text(&o).contains("not an edge-infer engine"), "{}", text(&o));
+    assert!(
+        text(&o).contains("not an edge-infer engine"),
+        "{}",
+        text(&o)
+    );
 }
 
 #[test]
@@ -99,7 +152,20 @@ fn a_missing_file_exits_66() {
 
 #[test]
 fn bad_usage_exits_64() {
-    for args in [&["build"][..], &["bench", "--engine", "a", "--model", "b"], &["build", "--model", "m.cfg", "-o", "x", "--precision", "fp64"], &["frobnicate"]] {
+    for args in [
+        &["build"][..],
+        &["bench", "--engine", "a", "--model", "b"],
+        &[
+            "build",
+            "--model",
+            "m.cfg",
+            "-o",
+            "x",
+            "--precision",
+            "fp64",
+        ],
+        &["frobnicate"],
+    ] {
         let o = edge(args);
         assert_eq!(o.status.code(), Some(64), "{args:?}: {}", text(&o));
     }
@@ -109,10 +175,24 @@ fn bad_usage_exits_64() {
 #[test]
 fn a_bad_cfg_exits_65_naming_the_line() {
     let cfg = tmp("bad.cfg");
-    std::fs::write(&cfg, "[net]\nwidth=64\nheight=64\n[convolutional]\nsize=x\n").unwrap();
-    let o = edge(&["build", "--model", cfg.to_str().unwrap(), "-o", tmp("never.engine").to_str().unwrap()]);
+    std::fs::write(
+        &cfg,
+        "[net]\nwidth=64\nheight=64\n[convolutional]\nsize=x\n",
+    )
+    .unwrap();
+    let o = edge(&[
+        "build",
+        "--model",
+        cfg.to_str().unwrap(),
+        "-o",
+        tmp("never.engine").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(65));
-    assert!(text(&o).contains("bad.cfg:5: [convolutional] size: expected an integer, found 'x'"), "{}", text(&o));
+    assert!(
+        text(&o).contains("bad.cfg:5: [convolutional] size: expected an integer, found 'x'"),
+        "{}",
+        text(&o)
+    );
     assert!(!tmp("never.engine").exists());
 }
 
@@ -121,9 +201,25 @@ fn cuda_and_non_fp32_say_what_is_missing_with_69() {
     let cfg = repo("engine/tests/fixtures/allops.cfg");
     let c = cfg.to_str().unwrap();
     let out = tmp("x.engine");
-    let o = edge(&["build", "--model", c, "--device", "cuda", "-o", out.to_str().unwrap()]);
+    let o = edge(&[
+        "build",
+        "--model",
+        c,
+        "--device",
+        "cuda",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(69), "{}", text(&o));
-    let o = edge(&["build", "--model", c, "--precision", "int8", "-o", out.to_str().unwrap()]);
+    let o = edge(&[
+        "build",
+        "--model",
+        c,
+        "--precision",
+        "int8",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(69), "{}", text(&o));
     assert!(text(&o).contains("fp32 only"));
 }
@@ -133,7 +229,15 @@ fn weights_file_of_the_wrong_length_exits_65() {
     let w = tmp("short.weights");
     std::fs::write(&w, [0u8; 40]).unwrap();
     let cfg = repo("engine/tests/fixtures/allops.cfg");
-    let o = edge(&["build", "--model", cfg.to_str().unwrap(), "--weights", w.to_str().unwrap(), "-o", tmp("y.engine").to_str().unwrap()]);
+    let o = edge(&[
+        "build",
+        "--model",
+        cfg.to_str().unwrap(),
+        "--weights",
+        w.to_str().unwrap(),
+        "-o",
+        tmp("y.engine").to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(65));
     assert!(text(&o).contains("expected 4352 floats"), "{}", text(&o));
 }

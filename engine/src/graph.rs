@@ -206,7 +206,7 @@ impl Op {
                 if c.groups == 0 || c.stride == 0 || c.kernel == 0 || c.filters == 0 {
                     return Err("conv needs non-zero filters, size, stride and groups".into());
                 }
-                if x.c % c.groups != 0 || c.filters % c.groups != 0 {
+                if !x.c.is_multiple_of(c.groups) || c.filters % c.groups != 0 {
                     return Err(format!(
                         "groups={} must divide input channels {} and filters {}",
                         c.groups, x.c, c.filters

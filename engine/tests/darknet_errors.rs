@@ -85,7 +85,7 @@ fn weights_of_the_wrong_length_say_expected_and_found() {
     let model = parse_cfg("ok.cfg", "ok", &format!("{NET}{HEAD}"), None).unwrap();
     // conv without BN: 12 biases + 12*3 weights = 48 floats.
     assert_eq!(model.param_count(), 48);
-    let mut bytes = weights::to_bytes(&vec![0.5; 48]);
+    let mut bytes = weights::to_bytes(&[0.5; 48]);
     assert!(weights::parse(&model, "ok.weights", &bytes).is_ok());
     bytes.truncate(bytes.len() - 8);
     let e = weights::parse(&model, "ok.weights", &bytes)

@@ -222,7 +222,7 @@ impl Writer {
     }
     /// Appends to the weights section, 64-byte aligned; the body stores (offset, count).
     fn array(&mut self, v: &[f32]) {
-        while self.weights.len() % (ALIGN / 4) != 0 {
+        while !self.weights.len().is_multiple_of(ALIGN / 4) {
             self.weights.push(0.0);
         }
         self.u64(self.weights.len() as u64);
@@ -425,7 +425,7 @@ fn read_meta(r: &mut Reader) -> Result<ModelMeta, PlanError> {
     for v in mean.iter_mut().chain(std.iter_mut()) {
         *v = r.f32("normalization")?;
     }
-    if std.iter().any(|s| *s == 0.0) {
+    if std.contains(&0.0) {
         return Err(r.malformed("normalization std of zero"));
     }
     Ok(ModelMeta {

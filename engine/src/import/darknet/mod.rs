@@ -297,7 +297,7 @@ impl<'a> Importer<'a> {
             return Err(s.error(None, "filters, size, stride and groups must be at least 1"));
         }
         let cin = self.tensors[prev].shape.c;
-        if cin % groups != 0 || filters % groups != 0 {
+        if !cin.is_multiple_of(groups) || filters % groups != 0 {
             return Err(s.error(
                 Some("groups"),
                 format!("{groups} does not divide input channels {cin} and filters {filters}"),
@@ -411,7 +411,7 @@ impl<'a> Importer<'a> {
                 continue;
             }
             let c = self.tensors[t].shape.c;
-            if c % groups != 0 {
+            if !c.is_multiple_of(groups) {
                 return Err(s.error(
                     Some("groups"),
                     format!("{groups} does not divide the {c} channels of layer {r}"),

@@ -74,11 +74,11 @@ pub fn parse(model: &DarknetModel, file: &str, bytes: &[u8]) -> Result<Vec<f32>>
     }
     let body = &bytes[header..];
     let expected = model.param_count();
-    if body.len() % 4 != 0 || body.len() / 4 != expected {
+    if !body.len().is_multiple_of(4) || body.len() / 4 != expected {
         return Err(err(format!(
             "expected {expected} floats after the {header}-byte header (version {major}.{minor}.{revision}), found {}{}",
             body.len() / 4,
-            if body.len() % 4 != 0 { " and a partial one" } else { "" }
+            if !body.len().is_multiple_of(4) { " and a partial one" } else { "" }
         )));
     }
     let params: Vec<f32> = body
