@@ -2,6 +2,7 @@
 //! the demo anywhere. Weights are packed when the engine is prepared; a context owns one arena
 //! (all activations, input and outputs) and a worker pool, so `infer` allocates nothing.
 
+mod aligned;
 pub mod gemm;
 pub mod isa;
 pub mod ops;
@@ -9,6 +10,7 @@ pub mod ops;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op, Storage};
 use crate::memory::{self, MemoryPlan};
+use aligned::AlignedBuf;
 use gemm::{ConvJob, ConvShape, PackedConv};
 use isa::Isa;
 use ops::In;
@@ -102,7 +104,7 @@ impl CpuEngine {
 /// Per-stream state: the arena and the worker pool. One per inference thread.
 pub struct CpuContext {
     engine: Arc<CpuEngine>,
-    arena: Vec<f32>,
+    arena: AlignedBuf,
     pool: Arc<rayon::ThreadPool>,
 }
 
@@ -118,7 +120,7 @@ impl CpuContext {
             .thread_name(|i| format!("edge-cpu-{i}"))
             .build()
             .map_err(|e| Error::Unsupported(format!("cannot start {threads} CPU workers: {e}")))?;
-        let arena = vec![0.0; engine.memory.arena_len];
+        let arena = AlignedBuf::zeroed(engine.memory.arena_len);
         Ok(CpuContext {
             engine,
             arena,
@@ -136,7 +138,7 @@ impl CpuContext {
 
     fn tensor(&self, t: usize) -> &[f32] {
         let p = self.engine.memory.placements[t];
-        &self.arena[p.offset..p.offset + self.engine.memory.span(&self.engine.graph, t)]
+        &self.arena.as_slice()[p.offset..p.offset + self.engine.memory.span(&self.engine.graph, t)]
     }
 
     /// The input tensor (NHWC, contiguous), to be filled before `infer`.
@@ -144,7 +146,7 @@ impl CpuContext {
         let t = self.engine.graph.input;
         let p = self.engine.memory.placements[t];
         let len = self.engine.graph.shape(t).len();
-        &mut self.arena[p.offset..p.offset + len]
+        &mut self.arena.as_mut_slice()[p.offset..p.offset + len]
     }
 
     /// Graph output `i` (NHWC, contiguous) after `infer`.
@@ -180,7 +182,7 @@ impl CpuContext {
             let out_shape = graph.shape(node.output);
             let place = mem.placements[node.output];
             let span = mem.span(graph, node.output);
-            let (before, rest) = self.arena.split_at_mut(place.offset);
+            let (before, rest) = self.arena.as_mut_slice().split_at_mut(place.offset);
             let (out, after) = rest.split_at_mut(span);
             let (before, after) = (&*before, &*after);
             let view = |t: usize| -> Result<In> {
