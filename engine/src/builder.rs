@@ -1,7 +1,7 @@
 //! The builder: optimizes an imported graph, picks kernels for the target device and
 //! produces a plan bound to it.
 
-use crate::backend::cpu::gemm::tile;
+use crate::backend::cpu::gemm::{tile, Patches};
 use crate::backend::cpu::isa::Isa;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
@@ -87,9 +87,15 @@ impl Builder {
             .filter_map(|(node, n)| match &n.op {
                 Op::Conv(c) => {
                     let (mr, nr) = tile(isa.level(), c.filters / c.groups);
+                    let cin = graph.shape(n.inputs[0]).c;
+                    let patches = Patches::choose(c.kernel, cin, c.groups);
                     Some(Tactic {
                         node,
-                        name: format!("implicit-gemm {} {mr}x{nr}", isa.level().name()),
+                        name: format!(
+                            "implicit-gemm {} {mr}x{nr} {}",
+                            isa.level().name(),
+                            patches.name()
+                        ),
                     })
                 }
                 _ => None,
