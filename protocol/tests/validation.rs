@@ -138,7 +138,7 @@ fn truncated_fixed_part_names_the_first_missing_field() {
     let mut b = detections_bytes(0)[..46].to_vec();
     put_u32(&mut b, 8, 30);
     let kind = DecodeErrorKind::Truncated { needed: 48, len: 46 };
-    assert_err(&b, 40, "detections.source_width", kind);
+    assert_err(&b, 44, "detections.source_height", kind);
 
     let mut b = hello_bytes()[..50].to_vec();
     put_u32(&mut b, 8, 34);

@@ -49,6 +49,8 @@ FLOATS = ["detection.score", "detection.x1", "detection.y1", "detection.x2", "de
 class ProtocolError(Exception):
     def __init__(self, offset, field, what):
         super().__init__("at byte %d (%s): %s" % (offset, field, what))
+        self.offset = offset
+        self.field = field
 
 
 def check_fits(packet, fields):

@@ -3,7 +3,9 @@
 //! exchange and a helper to run example programs with a deadline.
 #![allow(dead_code)] // each test file uses its own part
 
-use std::io::Write;
+pub mod mutate;
+
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -172,7 +174,7 @@ pub fn say(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// Runs `cmd` to completion or kills it after [`DEADLINE`].
+/// Runs `cmd` to completion or kills it after [`DEADLINE`] (and fails the test).
 pub fn run_with_deadline(cmd: &mut Command) -> Output {
     let mut child: Child = cmd
         .stdin(Stdio::null())
@@ -180,20 +182,88 @@ pub fn run_with_deadline(cmd: &mut Command) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    // Drain both pipes while waiting, so a chatty child never blocks on a full pipe.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = pipe.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
     let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
         }
         if start.elapsed() > DEADLINE {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
-            panic!(
-                "{cmd:?} still running after {DEADLINE:?}; stdout:\n{}\nstderr:\n{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = Output {
+        status: status.unwrap_or_else(|| std::process::ExitStatus::default()),
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    };
+    if status.is_none() {
+        panic!(
+            "{cmd:?} still running after {DEADLINE:?}; stdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out
+}
+
+/// The crate's directory (for `include/`, `examples/`).
+pub fn crate_dir() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The C compiler (`$CC`, else `cc`), or `None` after saying the test is skipped.
+pub fn c_compiler(test: &str) -> Option<String> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    match Command::new(&cc).arg("--version").output() {
+        Ok(out) if out.status.success() => Some(cc),
+        _ => {
+            say(&format!("SKIPPED {test}: no C compiler ({cc}) found; set CC or install one"));
+            None
+        }
+    }
+}
+
+/// Compiles `source` (relative to the crate) with `cc` and edge_infer.h's strict flags into the
+/// test scratch directory; panics with the compiler's output if it fails.
+pub fn compile_c(cc: &str, source: &str, name: &str) -> PathBuf {
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let output = Command::new(cc)
+        .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-O1"])
+        .arg("-I")
+        .arg(crate_dir().join("include"))
+        .arg(crate_dir().join(source))
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .expect("run the C compiler");
+    assert!(
+        output.status.success(),
+        "{cc} {source} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+/// `python3`, or `None` after saying the test is skipped.
+pub fn python(test: &str) -> Option<&'static str> {
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => Some("python3"),
+        _ => {
+            say(&format!("SKIPPED {test}: python3 not found"));
+            None
+        }
     }
 }
