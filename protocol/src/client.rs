@@ -15,7 +15,10 @@ use nix::libc::{suseconds_t, time_t};
 use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 use nix::sys::time::TimeVal;
 
-use crate::{decode, ClassNames, DecodeError, DecodeErrorKind, Detections, Hello, Kind, Message, MAX_MESSAGE_LEN};
+use crate::{
+    decode, ClassNames, DecodeError, DecodeErrorKind, Detections, Hello, Kind, Message,
+    MAX_MESSAGE_LEN,
+};
 
 /// A connection to the daemon. Reads only: the protocol has clients send nothing (the daemon
 /// closes a client that does).
@@ -51,7 +54,9 @@ impl fmt::Display for ClientError {
                 path.display()
             ),
             ClientError::Closed => f.write_str("the daemon closed the connection"),
-            ClientError::Timeout => f.write_str("no message from the daemon within the read timeout"),
+            ClientError::Timeout => {
+                f.write_str("no message from the daemon within the read timeout")
+            }
             ClientError::Protocol(e) => write!(f, "protocol error {e}"),
             ClientError::Io(e) => write!(f, "receiving from the daemon failed: {e}"),
         }
@@ -83,7 +88,10 @@ impl Client {
 
     /// Like [`Client::connect`], but waiting at most `timeout` for the Hello and, afterwards,
     /// for each message ([`ClientError::Timeout`]). Change it with [`Client::set_read_timeout`].
-    pub fn connect_with_timeout(path: impl AsRef<Path>, timeout: Duration) -> Result<Client, ClientError> {
+    pub fn connect_with_timeout(
+        path: impl AsRef<Path>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
         Client::open(path.as_ref(), Some(timeout))
     }
 
@@ -92,8 +100,13 @@ impl Client {
             path: path.to_path_buf(),
             source: e.into(),
         };
-        let fd = socket::socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
-            .map_err(connect_error)?;
+        let fd = socket::socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .map_err(connect_error)?;
         let addr = UnixAddr::new(path).map_err(connect_error)?;
         socket::connect(fd.as_raw_fd(), &addr).map_err(connect_error)?;
         set_timeout(&fd, timeout)?;

@@ -29,13 +29,22 @@ impl<'a> Reader<'a> {
                 },
             )
         };
-        let end = self.pos.checked_add(n).ok_or_else(|| truncated(usize::MAX))?;
-        let slice = self.bytes.get(self.pos..end).ok_or_else(|| truncated(end))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| truncated(usize::MAX))?;
+        let slice = self
+            .bytes
+            .get(self.pos..end)
+            .ok_or_else(|| truncated(end))?;
         self.pos = end;
         Ok(slice)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, field: &'static str) -> Result<[u8; N], DecodeError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N, field)?);
         Ok(out)
@@ -61,7 +70,11 @@ impl<'a> Reader<'a> {
             Ok(value)
         } else {
             let bits = value.to_bits();
-            Err(DecodeError::new(at, field, DecodeErrorKind::NonFinite { bits }))
+            Err(DecodeError::new(
+                at,
+                field,
+                DecodeErrorKind::NonFinite { bits },
+            ))
         }
     }
 }

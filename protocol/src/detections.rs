@@ -65,7 +65,11 @@ impl Detections {
 /// without copying into a [`Detections`] first. More than [`MAX_DETECTIONS`] items, or a
 /// non-finite score or corner, is an error (the decoder would reject the message).
 /// Allocates nothing.
-pub fn encode_detections<I>(buf: &mut [u8], frame: &FrameInfo, detections: I) -> Result<usize, EncodeError>
+pub fn encode_detections<I>(
+    buf: &mut [u8],
+    frame: &FrameInfo,
+    detections: I,
+) -> Result<usize, EncodeError>
 where
     I: IntoIterator<Item = Detection>,
     I::IntoIter: ExactSizeIterator,
@@ -136,7 +140,8 @@ pub fn set_dropped_since_last(packet: &mut [u8], dropped: u32) -> Result<(), Enc
     if !is_detections {
         return Err(EncodeError::NotDetections);
     }
-    packet[DROPPED_SINCE_LAST_OFFSET..DROPPED_SINCE_LAST_OFFSET + 4].copy_from_slice(&dropped.to_le_bytes());
+    packet[DROPPED_SINCE_LAST_OFFSET..DROPPED_SINCE_LAST_OFFSET + 4]
+        .copy_from_slice(&dropped.to_le_bytes());
     Ok(())
 }
 

@@ -43,7 +43,11 @@ impl Header {
         let mut r = Reader::at(packet, 0);
         let found: [u8; 4] = r.array("header.magic")?;
         if found != MAGIC {
-            return Err(DecodeError::new(0, "header.magic", DecodeErrorKind::BadMagic { found }));
+            return Err(DecodeError::new(
+                0,
+                "header.magic",
+                DecodeErrorKind::BadMagic { found },
+            ));
         }
         let version = r.u16("header.version")?;
         if version != VERSION {

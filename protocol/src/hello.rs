@@ -51,7 +51,11 @@ impl Hello<'_> {
                 count: count as u32,
                 max: self.max_detections,
             };
-            return Err(DecodeError::new(detections_len(0) - 4, "detections.count", kind));
+            return Err(DecodeError::new(
+                detections_len(0) - 4,
+                "detections.count",
+                kind,
+            ));
         }
         let class_count = self.class_names.len();
         for (i, d) in detections.detections.iter().enumerate() {
@@ -218,7 +222,10 @@ pub fn encode_hello(buf: &mut [u8], hello: &Hello<'_>) -> Result<usize, EncodeEr
     }
     let mut w = Writer::new(&mut buf[..len]);
     Header::write(&mut w, Kind::Hello, len - HEADER_LEN);
-    w.padded(wire_text(hello.model_name, MODEL_NAME_LEN).as_bytes(), MODEL_NAME_LEN);
+    w.padded(
+        wire_text(hello.model_name, MODEL_NAME_LEN).as_bytes(),
+        MODEL_NAME_LEN,
+    );
     w.u32(hello.input_width);
     w.u32(hello.input_height);
     w.u32(hello.source_width);
@@ -233,7 +240,10 @@ pub fn encode_hello(buf: &mut [u8], hello: &Hello<'_>) -> Result<usize, EncodeEr
 }
 
 /// Decodes the payload of a packet whose header said Hello.
-pub(crate) fn decode_hello<'a>(packet: &'a [u8], header: &Header) -> Result<Hello<'a>, DecodeError> {
+pub(crate) fn decode_hello<'a>(
+    packet: &'a [u8],
+    header: &Header,
+) -> Result<Hello<'a>, DecodeError> {
     let mut r = Reader::at(packet, HEADER_LEN);
     let model_at = r.pos();
     let model_field = r.take(MODEL_NAME_LEN, "hello.model_name")?;

@@ -2,7 +2,7 @@
 //!
 //! The daemon encodes with [`encode_hello`] and [`encode_detections`] into buffers it allocated
 //! once ([`MAX_MESSAGE_LEN`] bytes hold any message); clients decode packets with [`decode`],
-//! or, with the default `std` feature, use the blocking [`Client`].
+//! or, with the default `std` feature, use the blocking `Client`.
 //!
 //! Without `std` the crate is `no_std` and allocates nothing: decoded Hellos borrow the packet,
 //! decoded detections live in a fixed-capacity [`heapless::Vec`].

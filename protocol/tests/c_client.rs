@@ -8,8 +8,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use common::{
-    c_compiler, compile_c, crate_dir, frame_packet, hello_packet, run_with_deadline, say, After, FakeDaemon,
-    DEADLINE, WATCH_OUTPUT,
+    c_compiler, compile_c, crate_dir, frame_packet, hello_packet, run_with_deadline, say, After,
+    FakeDaemon, DEADLINE, WATCH_OUTPUT,
 };
 
 /// watch.c, compiled once per test run.
@@ -20,7 +20,9 @@ fn watch(cc: &str) -> &'static PathBuf {
 
 #[test]
 fn c_watch_prints_hello_and_detections() {
-    let Some(cc) = c_compiler("c_watch_prints_hello_and_detections") else { return };
+    let Some(cc) = c_compiler("c_watch_prints_hello_and_detections") else {
+        return;
+    };
     let mut packets = vec![hello_packet()];
     packets.extend((0..4).map(frame_packet));
     let daemon = FakeDaemon::serve(packets, After::Hold(DEADLINE));
@@ -35,7 +37,9 @@ fn c_watch_prints_hello_and_detections() {
 
 #[test]
 fn c_watch_reports_protocol_errors_with_the_offset() {
-    let Some(cc) = c_compiler("c_watch_reports_protocol_errors_with_the_offset") else { return };
+    let Some(cc) = c_compiler("c_watch_reports_protocol_errors_with_the_offset") else {
+        return;
+    };
     let mut bad = frame_packet(1);
     bad[60..64].copy_from_slice(&f32::NAN.to_le_bytes());
     let daemon = FakeDaemon::serve(vec![hello_packet(), bad], After::Close);
@@ -43,12 +47,17 @@ fn c_watch_reports_protocol_errors_with_the_offset() {
     let out = run_with_deadline(Command::new(watch(&cc)).arg(daemon.path()).arg("3"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(65), "{stderr}");
-    assert!(stderr.contains("protocol error at byte 60 (detection.score)"), "{stderr}");
+    assert!(
+        stderr.contains("protocol error at byte 60 (detection.score)"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn c_watch_reports_garbage_and_hang_ups() {
-    let Some(cc) = c_compiler("c_watch_reports_garbage_and_hang_ups") else { return };
+    let Some(cc) = c_compiler("c_watch_reports_garbage_and_hang_ups") else {
+        return;
+    };
     let daemon = FakeDaemon::serve(vec![b"garbage!".repeat(3)], After::Close);
     let out = run_with_deadline(Command::new(watch(&cc)).arg(daemon.path()));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -65,8 +74,14 @@ fn c_watch_reports_garbage_and_hang_ups() {
 #[test]
 fn c_header_compiles_as_cpp() {
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
-    if !Command::new(&cxx).arg("--version").output().is_ok_and(|o| o.status.success()) {
-        say(&format!("SKIPPED c_header_compiles_as_cpp: no C++ compiler ({cxx}) found"));
+    if !Command::new(&cxx)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        say(&format!(
+            "SKIPPED c_header_compiles_as_cpp: no C++ compiler ({cxx}) found"
+        ));
         return;
     }
     let source = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("edgi-header.cpp");
@@ -80,11 +95,23 @@ fn c_header_compiles_as_cpp() {
     )
     .unwrap();
     let out = Command::new(&cxx)
-        .args(["-std=c++11", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-fsyntax-only"])
+        .args([
+            "-std=c++11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Wconversion",
+            "-Werror",
+            "-fsyntax-only",
+        ])
         .arg("-I")
         .arg(crate_dir().join("include"))
         .arg(&source)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

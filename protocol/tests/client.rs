@@ -16,7 +16,9 @@ fn connect(daemon: &FakeDaemon) -> Result<Client, ClientError> {
     Client::connect_with_timeout(daemon.path(), DEADLINE)
 }
 
-fn protocol_error(result: Result<impl std::fmt::Debug, ClientError>) -> edge_infer_protocol::DecodeError {
+fn protocol_error(
+    result: Result<impl std::fmt::Debug, ClientError>,
+) -> edge_infer_protocol::DecodeError {
     match result {
         Err(ClientError::Protocol(e)) => e,
         other => panic!("expected a protocol error, got {other:?}"),
@@ -79,12 +81,20 @@ fn a_corrupt_detections_message_names_its_field() {
 fn messages_out_of_order_are_protocol_errors() {
     let daemon = FakeDaemon::serve(vec![frame_packet(0)], After::Close);
     let e = protocol_error(connect(&daemon));
-    assert_eq!(e.kind, DecodeErrorKind::UnexpectedKind { found: Kind::Detections });
+    assert_eq!(
+        e.kind,
+        DecodeErrorKind::UnexpectedKind {
+            found: Kind::Detections
+        }
+    );
 
     let daemon = FakeDaemon::serve(vec![hello_packet(), hello_packet()], After::Close);
     let mut client = connect(&daemon).unwrap();
     let e = protocol_error(client.next());
-    assert_eq!(e.kind, DecodeErrorKind::UnexpectedKind { found: Kind::Hello });
+    assert_eq!(
+        e.kind,
+        DecodeErrorKind::UnexpectedKind { found: Kind::Hello }
+    );
 }
 
 #[test]
@@ -103,7 +113,13 @@ fn detections_that_contradict_the_hello_are_protocol_errors() {
 
     let e = protocol_error(client.next());
     assert_eq!((e.offset, e.field), (56, "detection.class"));
-    assert_eq!(e.kind, DecodeErrorKind::ClassOutOfRange { class: 7, class_count: 3 });
+    assert_eq!(
+        e.kind,
+        DecodeErrorKind::ClassOutOfRange {
+            class: 7,
+            class_count: 3
+        }
+    );
     let e = protocol_error(client.next());
     assert_eq!((e.offset, e.field), (52, "detections.count"));
     assert_eq!(e.kind, DecodeErrorKind::TooMany { count: 2, max: 1 });
@@ -111,10 +127,18 @@ fn detections_that_contradict_the_hello_are_protocol_errors() {
 
 #[test]
 fn a_packet_longer_than_any_message_is_a_protocol_error() {
-    let daemon = FakeDaemon::serve(vec![hello_packet(), vec![0u8; MAX_MESSAGE_LEN + 100]], After::Close);
+    let daemon = FakeDaemon::serve(
+        vec![hello_packet(), vec![0u8; MAX_MESSAGE_LEN + 100]],
+        After::Close,
+    );
     let mut client = connect(&daemon).unwrap();
     let e = protocol_error(client.next());
-    assert_eq!(e.kind, DecodeErrorKind::PacketTooLong { len: MAX_MESSAGE_LEN + 100 });
+    assert_eq!(
+        e.kind,
+        DecodeErrorKind::PacketTooLong {
+            len: MAX_MESSAGE_LEN + 100
+        }
+    );
 }
 
 #[test]
@@ -127,9 +151,14 @@ fn a_silent_daemon_times_out() {
 
     let daemon = FakeDaemon::serve(vec![hello_packet()], After::Hold(Duration::from_secs(5)));
     let mut client = connect(&daemon).unwrap();
-    client.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     assert!(matches!(client.next(), Err(ClientError::Timeout)));
-    assert!(matches!(client.set_read_timeout(Some(Duration::ZERO)), Err(ClientError::Io(_))));
+    assert!(matches!(
+        client.set_read_timeout(Some(Duration::ZERO)),
+        Err(ClientError::Io(_))
+    ));
 }
 
 #[test]
@@ -144,5 +173,8 @@ fn no_daemon_is_a_connect_error_naming_the_path() {
     let e = Client::connect(&path).unwrap_err();
     assert!(matches!(e, ClientError::Connect { .. }));
     let text = e.to_string();
-    assert!(text.contains("edgi-test-nobody-listens-here.sock"), "{text}");
+    assert!(
+        text.contains("edgi-test-nobody-listens-here.sock"),
+        "{text}"
+    );
 }

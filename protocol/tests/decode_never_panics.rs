@@ -6,8 +6,8 @@ mod common;
 
 use common::mutate::{fix_length, mutate, seeds, Rng};
 use edge_infer_protocol::{
-    decode, Message, CLASS_NAME_LEN, DETECTIONS_FIXED_LEN, DETECTION_LEN, HELLO_FIXED_LEN, MAX_MESSAGE_LEN,
-    MODEL_NAME_LEN,
+    decode, Message, CLASS_NAME_LEN, DETECTIONS_FIXED_LEN, DETECTION_LEN, HELLO_FIXED_LEN,
+    MAX_MESSAGE_LEN, MODEL_NAME_LEN,
 };
 
 /// The bytes an encoder writes for what `packet` decoded to: reserved fields and bytes after a
@@ -42,7 +42,11 @@ fn check(packet: &[u8], out: &mut [u8], accepted: &mut usize) {
     let Ok(message) = decode(packet) else { return };
     *accepted += 1;
     let len = message.encode(out).expect("what decodes re-encodes");
-    assert_eq!(&out[..len], &canonical(packet, &message)[..], "re-encoding {message:?}");
+    assert_eq!(
+        &out[..len],
+        &canonical(packet, &message)[..],
+        "re-encoding {message:?}"
+    );
     assert_eq!(decode(&out[..len]).as_ref(), Ok(&message));
 }
 

@@ -36,26 +36,45 @@ fn corpus(file: &str) -> (PathBuf, String) {
 
 fn assert_same(actual: &str, expected: &str, who: &str) {
     let ok = expected.lines().filter(|l| l.starts_with("ok")).count();
-    assert!(ok > 1000 && expected.lines().count() - ok > 1000, "a corpus that exercises both paths");
+    assert!(
+        ok > 1000 && expected.lines().count() - ok > 1000,
+        "a corpus that exercises both paths"
+    );
     for (i, (a, e)) in actual.lines().zip(expected.lines()).enumerate() {
         assert_eq!(a, e, "{who} and Rust disagree on packet {i}");
     }
-    assert_eq!(actual.lines().count(), expected.lines().count(), "{who} decoded a different number of packets");
+    assert_eq!(
+        actual.lines().count(),
+        expected.lines().count(),
+        "{who} decoded a different number of packets"
+    );
 }
 
 #[test]
 fn c_decoder_agrees_with_rust() {
-    let Some(cc) = c_compiler("c_decoder_agrees_with_rust") else { return };
+    let Some(cc) = c_compiler("c_decoder_agrees_with_rust") else {
+        return;
+    };
     let harness = compile_c(&cc, "tests/c/decode_file.c", "edgi-decode-file");
     let (packets, expected) = corpus("edgi-parity-c.bin");
     let out = run_with_deadline(Command::new(harness).arg(packets));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_same(&String::from_utf8_lossy(&out.stdout), &expected, "edge_infer.h");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_same(
+        &String::from_utf8_lossy(&out.stdout),
+        &expected,
+        "edge_infer.h",
+    );
 }
 
 #[test]
 fn python_decoder_agrees_with_rust() {
-    let Some(python) = python("python_decoder_agrees_with_rust") else { return };
+    let Some(python) = python("python_decoder_agrees_with_rust") else {
+        return;
+    };
     const HARNESS: &str = r#"
 import importlib.util, struct, sys
 spec = importlib.util.spec_from_file_location("watch", sys.argv[1])
@@ -76,7 +95,16 @@ sys.stdout.write("".join(line + "\n" for line in out))
 "#;
     let (packets, expected) = corpus("edgi-parity-python.bin");
     let script = crate_dir().join("examples/python/watch.py");
-    let out = run_with_deadline(Command::new(python).args(["-c", HARNESS]).arg(script).arg(packets));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run_with_deadline(
+        Command::new(python)
+            .args(["-c", HARNESS])
+            .arg(script)
+            .arg(packets),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_same(&String::from_utf8_lossy(&out.stdout), &expected, "watch.py");
 }

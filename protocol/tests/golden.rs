@@ -2,13 +2,14 @@
 //! the encoder's output), and decoded back.
 
 use edge_infer_protocol::{
-    decode, encode_detections, encode_hello, ClassNames, Detection, Detections, FrameInfo, Hello, Message,
-    MAX_MESSAGE_LEN,
+    decode, encode_detections, encode_hello, ClassNames, Detection, Detections, FrameInfo, Hello,
+    Message, MAX_MESSAGE_LEN,
 };
 
 /// PROTOCOL.md's "Example" section, byte for byte.
 const DETECTIONS_EXAMPLE: [u8; 80] = [
-    0x45, 0x44, 0x47, 0x49, 0x01, 0x00, 0x02, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // header
+    0x45, 0x44, 0x47, 0x49, 0x01, 0x00, 0x02, 0x00, 0x40, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, // header
     0x07, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // sequence 7
     0x40, 0x42, 0x0f, 0x00, 0x00, 0x00, 0x00, 0x00, // capture_ns 1 000 000
     0x60, 0xe3, 0x16, 0x00, 0x00, 0x00, 0x00, 0x00, // publish_ns 1 500 000
@@ -58,7 +59,10 @@ fn detections_decode_from_the_bytes_in_protocol_md() {
         ..Detections::default()
     };
     expected.detections.push(d).unwrap();
-    assert_eq!(decode(&DETECTIONS_EXAMPLE), Ok(Message::Detections(expected)));
+    assert_eq!(
+        decode(&DETECTIONS_EXAMPLE),
+        Ok(Message::Detections(expected))
+    );
 }
 
 /// A Hello for model "tiny" with classes "cat" and "dög" (a two-byte UTF-8 character).

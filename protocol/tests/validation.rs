@@ -2,10 +2,10 @@
 //! errors, name truncation, and round trips at the size limits.
 
 use edge_infer_protocol::{
-    decode, detections_len, encode_detections, encode_hello, hello_len, set_dropped_since_last, wire_text,
-    ClassNames, DecodeError, DecodeErrorKind, Detection, Detections, EncodeError, FrameInfo, Hello, Kind,
-    Message, CLASS_NAME_LEN, DROPPED_SINCE_LAST_OFFSET, MAX_CLASSES, MAX_DETECTIONS, MAX_DETECTIONS_LEN,
-    MAX_HELLO_LEN, MAX_MESSAGE_LEN,
+    decode, detections_len, encode_detections, encode_hello, hello_len, set_dropped_since_last,
+    wire_text, ClassNames, DecodeError, DecodeErrorKind, Detection, Detections, EncodeError,
+    FrameInfo, Hello, Kind, Message, CLASS_NAME_LEN, DROPPED_SINCE_LAST_OFFSET, MAX_CLASSES,
+    MAX_DETECTIONS, MAX_DETECTIONS_LEN, MAX_HELLO_LEN, MAX_MESSAGE_LEN,
 };
 
 const NAMES: [&str; 3] = ["person", "bicycle", "car"];
@@ -73,31 +73,56 @@ fn assert_err(bytes: &[u8], offset: usize, field: &str, kind: DecodeErrorKind) {
     let e = err(bytes);
     assert_eq!((e.offset, e.field, e.kind), (offset, field, kind), "{e}");
     let text = e.to_string();
-    assert!(text.starts_with(&format!("at byte {offset} ({field}): ")), "{text}");
+    assert!(
+        text.starts_with(&format!("at byte {offset} ({field}): ")),
+        "{text}"
+    );
 }
 
 #[test]
 fn wrong_magic() {
     let mut b = detections_bytes(1);
     b[..4].copy_from_slice(b"GET ");
-    assert_err(&b, 0, "header.magic", DecodeErrorKind::BadMagic { found: *b"GET " });
+    assert_err(
+        &b,
+        0,
+        "header.magic",
+        DecodeErrorKind::BadMagic { found: *b"GET " },
+    );
     // Short garbage is still reported as the wrong magic when its first bytes are there.
-    assert_err(b"hello", 0, "header.magic", DecodeErrorKind::BadMagic { found: *b"hell" });
+    assert_err(
+        b"hello",
+        0,
+        "header.magic",
+        DecodeErrorKind::BadMagic { found: *b"hell" },
+    );
 }
 
 #[test]
 fn unsupported_version() {
     let mut b = hello_bytes();
     b[4] = 2;
-    assert_err(&b, 4, "header.version", DecodeErrorKind::UnsupportedVersion { found: 2 });
-    assert!(err(&b).to_string().contains("unsupported protocol version 2"));
+    assert_err(
+        &b,
+        4,
+        "header.version",
+        DecodeErrorKind::UnsupportedVersion { found: 2 },
+    );
+    assert!(err(&b)
+        .to_string()
+        .contains("unsupported protocol version 2"));
 }
 
 #[test]
 fn unknown_kind() {
     let mut b = detections_bytes(0);
     b[6] = 9;
-    assert_err(&b, 6, "header.kind", DecodeErrorKind::UnknownKind { found: 9 });
+    assert_err(
+        &b,
+        6,
+        "header.kind",
+        DecodeErrorKind::UnknownKind { found: 9 },
+    );
 }
 
 #[test]
@@ -137,12 +162,18 @@ fn truncated_fixed_part_names_the_first_missing_field() {
     // Consistent header, payload too short for the kind: 16 + 30 bytes of a Detections message.
     let mut b = detections_bytes(0)[..46].to_vec();
     put_u32(&mut b, 8, 30);
-    let kind = DecodeErrorKind::Truncated { needed: 48, len: 46 };
+    let kind = DecodeErrorKind::Truncated {
+        needed: 48,
+        len: 46,
+    };
     assert_err(&b, 44, "detections.source_height", kind);
 
     let mut b = hello_bytes()[..50].to_vec();
     put_u32(&mut b, 8, 34);
-    let kind = DecodeErrorKind::Truncated { needed: 80, len: 50 };
+    let kind = DecodeErrorKind::Truncated {
+        needed: 80,
+        len: 50,
+    };
     assert_err(&b, 16, "hello.model_name", kind);
 }
 
@@ -150,16 +181,30 @@ fn truncated_fixed_part_names_the_first_missing_field() {
 fn counts_above_their_maximum() {
     let mut b = detections_bytes(0);
     put_u32(&mut b, 52, 257);
-    assert_err(&b, 52, "detections.count", DecodeErrorKind::TooMany { count: 257, max: 256 });
+    assert_err(
+        &b,
+        52,
+        "detections.count",
+        DecodeErrorKind::TooMany {
+            count: 257,
+            max: 256,
+        },
+    );
 
     let mut b = hello_bytes();
     put_u32(&mut b, 96, 1000);
-    let kind = DecodeErrorKind::TooMany { count: 1000, max: 256 };
+    let kind = DecodeErrorKind::TooMany {
+        count: 1000,
+        max: 256,
+    };
     assert_err(&b, 96, "hello.max_detections", kind);
 
     let mut b = hello_bytes();
     put_u32(&mut b, 100, 1025);
-    let kind = DecodeErrorKind::TooMany { count: 1025, max: 1024 };
+    let kind = DecodeErrorKind::TooMany {
+        count: 1025,
+        max: 1024,
+    };
     assert_err(&b, 100, "hello.class_count", kind);
 }
 
@@ -187,7 +232,12 @@ fn non_finite_score_and_box() {
     let mut b = detections_bytes(2);
     b[60..64].copy_from_slice(&f32::NAN.to_le_bytes());
     let bits = f32::NAN.to_bits();
-    assert_err(&b, 60, "detection.score", DecodeErrorKind::NonFinite { bits });
+    assert_err(
+        &b,
+        60,
+        "detection.score",
+        DecodeErrorKind::NonFinite { bits },
+    );
 
     // Record 1's y2: 56 + 24 + 20.
     let mut b = detections_bytes(2);
@@ -246,7 +296,9 @@ fn full_width_names_have_no_terminator() {
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
     let len = h.encode(&mut buf).unwrap();
     assert_eq!(&buf[104..136], name.as_bytes());
-    let Ok(Message::Hello(back)) = decode(&buf[..len]) else { panic!() };
+    let Ok(Message::Hello(back)) = decode(&buf[..len]) else {
+        panic!()
+    };
     assert_eq!(back.class_names.get(0), Some(name));
 }
 
@@ -254,7 +306,10 @@ fn full_width_names_have_no_terminator() {
 fn long_names_are_truncated_at_a_character_boundary() {
     // 31 ASCII bytes then a 2-byte character: 33 bytes, cut to 31, not into the character.
     let long = "abcdefghijklmnopqrstuvwxyz01234é";
-    assert_eq!(wire_text(long, CLASS_NAME_LEN), "abcdefghijklmnopqrstuvwxyz01234");
+    assert_eq!(
+        wire_text(long, CLASS_NAME_LEN),
+        "abcdefghijklmnopqrstuvwxyz01234"
+    );
     assert_eq!(wire_text("a\0b", CLASS_NAME_LEN), "a");
     assert_eq!(wire_text("ééé", 5), "éé");
     let model = "m".repeat(63) + "🙂";
@@ -266,9 +321,14 @@ fn long_names_are_truncated_at_a_character_boundary() {
     };
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
     let len = h.encode(&mut buf).unwrap();
-    let Ok(Message::Hello(back)) = decode(&buf[..len]) else { panic!() };
+    let Ok(Message::Hello(back)) = decode(&buf[..len]) else {
+        panic!()
+    };
     assert_eq!(back.model_name, "m".repeat(63));
-    assert_eq!(back.class_names.get(0), Some("abcdefghijklmnopqrstuvwxyz01234"));
+    assert_eq!(
+        back.class_names.get(0),
+        Some("abcdefghijklmnopqrstuvwxyz01234")
+    );
     assert_eq!(back.class_names.get(1), Some("nul"));
     // The encoder's view of its names is the wire's, so the two Hellos' names compare equal.
     assert_eq!(back.class_names, h.class_names);
@@ -295,7 +355,10 @@ fn round_trips_at_the_size_limits() {
         d.detections.push(detection(k)).unwrap();
     }
     assert_eq!(d.encode(&mut buf), Ok(MAX_DETECTIONS_LEN));
-    assert_eq!(decode(&buf[..MAX_DETECTIONS_LEN]), Ok(Message::Detections(d)));
+    assert_eq!(
+        decode(&buf[..MAX_DETECTIONS_LEN]),
+        Ok(Message::Detections(d))
+    );
     assert_eq!(MAX_MESSAGE_LEN, 32_872);
     assert_eq!(MAX_DETECTIONS_LEN, 6_200);
 }
@@ -332,20 +395,42 @@ fn encoder_errors() {
         max_detections: 257,
         ..hello()
     };
-    assert!(matches!(h.encode(&mut buf), Err(EncodeError::TooMany { field: "hello.max_detections", .. })));
+    assert!(matches!(
+        h.encode(&mut buf),
+        Err(EncodeError::TooMany {
+            field: "hello.max_detections",
+            ..
+        })
+    ));
     let names = vec!["x"; MAX_CLASSES + 1];
     let h = Hello {
         class_names: ClassNames::new(&names),
         ..hello()
     };
-    assert!(matches!(h.encode(&mut buf), Err(EncodeError::TooMany { field: "hello.class_count", .. })));
+    assert!(matches!(
+        h.encode(&mut buf),
+        Err(EncodeError::TooMany {
+            field: "hello.class_count",
+            ..
+        })
+    ));
 
     let nan_box = Detection {
         y1: f32::NAN,
         ..detection(0)
     };
     let e = encode_detections(&mut buf, &frame(), [detection(0), nan_box]).unwrap_err();
-    assert!(matches!(e, EncodeError::NonFinite { field: "detection.y1", index: 1, .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            EncodeError::NonFinite {
+                field: "detection.y1",
+                index: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -368,7 +453,9 @@ fn an_iterator_that_lies_about_its_length_still_yields_a_valid_message() {
     let mut buf = vec![0u8; MAX_MESSAGE_LEN];
     let len = encode_detections(&mut buf, &frame(), Liar(2)).unwrap();
     assert_eq!(len, detections_len(2));
-    let Ok(Message::Detections(d)) = decode(&buf[..len]) else { panic!() };
+    let Ok(Message::Detections(d)) = decode(&buf[..len]) else {
+        panic!()
+    };
     assert_eq!(d.detections.len(), 2);
 }
 
@@ -377,11 +464,19 @@ fn dropped_since_last_can_be_patched_per_client() {
     let mut b = detections_bytes(2);
     set_dropped_since_last(&mut b, 77).unwrap();
     assert_eq!(DROPPED_SINCE_LAST_OFFSET, 48);
-    let Ok(Message::Detections(d)) = decode(&b) else { panic!() };
+    let Ok(Message::Detections(d)) = decode(&b) else {
+        panic!()
+    };
     assert_eq!(d.frame.dropped_since_last, 77);
     let mut h = hello_bytes();
-    assert_eq!(set_dropped_since_last(&mut h, 1), Err(EncodeError::NotDetections));
-    assert_eq!(set_dropped_since_last(&mut b[..40], 1), Err(EncodeError::NotDetections));
+    assert_eq!(
+        set_dropped_since_last(&mut h, 1),
+        Err(EncodeError::NotDetections)
+    );
+    assert_eq!(
+        set_dropped_since_last(&mut b[..40], 1),
+        Err(EncodeError::NotDetections)
+    );
 }
 
 #[test]
@@ -393,10 +488,21 @@ fn checks_against_the_hello() {
     let mut d = Detections::default();
     d.detections.push(detection(0)).unwrap();
     assert_eq!(h.check_detections(&d), Ok(()));
-    d.detections.push(Detection { class: 3, ..detection(0) }).unwrap();
+    d.detections
+        .push(Detection {
+            class: 3,
+            ..detection(0)
+        })
+        .unwrap();
     let e = h.check_detections(&d).unwrap_err();
     assert_eq!((e.offset, e.field), (56 + 24, "detection.class"));
-    assert_eq!(e.kind, DecodeErrorKind::ClassOutOfRange { class: 3, class_count: 3 });
+    assert_eq!(
+        e.kind,
+        DecodeErrorKind::ClassOutOfRange {
+            class: 3,
+            class_count: 3
+        }
+    );
     d.detections.push(detection(0)).unwrap();
     let e = h.check_detections(&d).unwrap_err();
     assert_eq!((e.offset, e.field), (52, "detections.count"));
@@ -405,6 +511,9 @@ fn checks_against_the_hello() {
 #[test]
 fn kinds() {
     assert_eq!(decode(&hello_bytes()).unwrap().kind(), Kind::Hello);
-    assert_eq!(decode(&detections_bytes(0)).unwrap().kind(), Kind::Detections);
+    assert_eq!(
+        decode(&detections_bytes(0)).unwrap().kind(),
+        Kind::Detections
+    );
     assert_eq!(Kind::from_u16(3), None);
 }

@@ -16,7 +16,9 @@ use std::time::{Duration, Instant};
 use edge_infer_protocol::{
     encode_detections, ClassNames, Detection, FrameInfo, Hello, MAX_MESSAGE_LEN,
 };
-use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    self, sockopt, AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 use nix::sys::time::TimeVal;
 
 /// No test waits longer than this for anything.
@@ -46,14 +48,22 @@ impl FakeDaemon {
             NEXT.fetch_add(1, Ordering::Relaxed)
         ));
         let _ = std::fs::remove_file(&path);
-        let listener =
-            socket::socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)
-                .expect("socket");
-        socket::bind(listener.as_raw_fd(), &UnixAddr::new(&path).expect("socket path"))
-            .expect("bind");
+        let listener = socket::socket(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .expect("socket");
+        socket::bind(
+            listener.as_raw_fd(),
+            &UnixAddr::new(&path).expect("socket path"),
+        )
+        .expect("bind");
         socket::listen(&listener, Backlog::new(4).expect("backlog")).expect("listen");
         // accept() honours SO_RCVTIMEO: a client that never connects cannot hang the thread.
-        socket::setsockopt(&listener, sockopt::ReceiveTimeout, &timeval(DEADLINE)).expect("timeout");
+        socket::setsockopt(&listener, sockopt::ReceiveTimeout, &timeval(DEADLINE))
+            .expect("timeout");
 
         let thread = std::thread::spawn(move || {
             let raw = socket::accept(listener.as_raw_fd()).expect("no client connected");
@@ -64,9 +74,11 @@ impl FakeDaemon {
             }
             let mut received = Vec::new();
             if let After::Hold(how_long) = after {
-                socket::setsockopt(&conn, sockopt::ReceiveTimeout, &timeval(how_long)).expect("timeout");
+                socket::setsockopt(&conn, sockopt::ReceiveTimeout, &timeval(how_long))
+                    .expect("timeout");
                 let mut buf = vec![0u8; MAX_MESSAGE_LEN];
-                while let Ok(n @ 1..) = socket::recv(conn.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                while let Ok(n @ 1..) = socket::recv(conn.as_raw_fd(), &mut buf, MsgFlags::empty())
+                {
                     received.extend_from_slice(&buf[..n]);
                 }
             }
@@ -204,19 +216,20 @@ pub fn run_with_deadline(cmd: &mut Command) -> Output {
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let out = Output {
-        status: status.unwrap_or_else(|| std::process::ExitStatus::default()),
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    };
-    if status.is_none() {
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    let Some(status) = status else {
         panic!(
             "{cmd:?} still running after {DEADLINE:?}; stdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&stdout),
+            String::from_utf8_lossy(&stderr)
         );
+    };
+    Output {
+        status,
+        stdout,
+        stderr,
     }
-    out
 }
 
 /// The crate's directory (for `include/`, `examples/`).
@@ -230,7 +243,9 @@ pub fn c_compiler(test: &str) -> Option<String> {
     match Command::new(&cc).arg("--version").output() {
         Ok(out) if out.status.success() => Some(cc),
         _ => {
-            say(&format!("SKIPPED {test}: no C compiler ({cc}) found; set CC or install one"));
+            say(&format!(
+                "SKIPPED {test}: no C compiler ({cc}) found; set CC or install one"
+            ));
             None
         }
     }
@@ -241,7 +256,15 @@ pub fn c_compiler(test: &str) -> Option<String> {
 pub fn compile_c(cc: &str, source: &str, name: &str) -> PathBuf {
     let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let output = Command::new(cc)
-        .args(["-std=c11", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-O1"])
+        .args([
+            "-std=c11",
+            "-Wall",
+            "-Wextra",
+            "-Wpedantic",
+            "-Wconversion",
+            "-Werror",
+            "-O1",
+        ])
         .arg("-I")
         .arg(crate_dir().join("include"))
         .arg(crate_dir().join(source))

@@ -2,8 +2,8 @@
 //! flips, truncations, extensions, counts near their limits, non-finite floats, bad UTF-8.
 
 use edge_infer_protocol::{
-    encode_detections, encode_hello, ClassNames, Detection, FrameInfo, Hello, DETECTIONS_FIXED_LEN, DETECTION_LEN,
-    HELLO_FIXED_LEN, MAX_MESSAGE_LEN,
+    encode_detections, encode_hello, ClassNames, Detection, FrameInfo, Hello, DETECTIONS_FIXED_LEN,
+    DETECTION_LEN, HELLO_FIXED_LEN, MAX_MESSAGE_LEN,
 };
 
 /// xorshift64*: deterministic, so a failure reproduces; the seed is in the panic message.

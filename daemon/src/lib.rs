@@ -1,0 +1,14 @@
+//! edge-infer: the daemon's parts, as a library so tests and tools can drive them.
+
+pub mod capture;
+pub mod clock;
+pub mod config;
+pub mod convert;
+pub mod frame;
+pub mod logging;
+pub mod notify;
+pub mod pipeline;
+pub mod publish;
+pub mod scene;
+pub mod slot;
+pub mod stats;
