@@ -15,9 +15,75 @@ use std::path::PathBuf;
                   (build), shows what is inside one (inspect), measures it (bench) and runs it on \
                   one input (infer)."
 )]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    /// Without a command: run the daemon (camera -> engine -> detections on the socket)
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The daemon's options; each overrides the same key of the --config file.
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// YAML config file (configs/edge-infer.yaml documents every key)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Prebuilt engine file
+    #[arg(long, value_name = "E.engine")]
+    pub engine: Option<PathBuf>,
+    /// Darknet cfg to build (and cache) the engine from
+    #[arg(long, value_name = "M.cfg")]
+    pub model: Option<PathBuf>,
+    /// With --model: .weights file or random[:SEED]
+    #[arg(long, value_name = "W|random[:SEED]")]
+    pub weights: Option<String>,
+    /// With --model: class names file
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+    /// /dev/videoN, synthetic:shapes[:SEED], an image directory or a .y4m file
+    #[arg(long, value_name = "SOURCE")]
+    pub camera: Option<String>,
+    /// Camera frame width to ask for
+    #[arg(long)]
+    pub width: Option<usize>,
+    /// Camera frame height to ask for
+    #[arg(long)]
+    pub height: Option<usize>,
+    /// Camera frame rate to ask for (0: as fast as the source goes)
+    #[arg(long)]
+    pub fps: Option<f32>,
+    /// Camera pixel format: yuyv, uyvy, nv12, mjpeg, rgb24, bgr24, grey
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Socket the detections are published on
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Also print each frame's detections to stdout as a JSON line
+    #[arg(long)]
+    pub print: bool,
+    /// Stop after this many frames
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Engine precision when building from --model
+    #[arg(long, value_name = "fp32|fp16|int8")]
+    pub precision: Option<String>,
+    /// Where the engine runs: cpu or cuda[:N]
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CPU worker threads (0: one per core)
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Directory for engines built from --model
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Confidence threshold
+    #[arg(long)]
+    pub conf: Option<f32>,
+    /// error, warn, info, debug or trace
+    #[arg(long)]
+    pub log_level: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -32,6 +98,21 @@ pub enum Command {
     Infer(InferArgs),
     /// Write a Darknet .weights file of seeded random weights for a cfg (for other frameworks)
     Weights(WeightsArgs),
+    /// Connect to a running daemon and print its detections
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// The daemon's socket (default: where the daemon puts it)
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Stop after this many messages
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+    /// One JSON line per message
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// A Darknet model: cfg, weights, and what the cfg does not say.

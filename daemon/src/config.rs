@@ -56,7 +56,8 @@ pub struct Detection {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Socket {
-    pub path: PathBuf,
+    /// null: $RUNTIME_DIRECTORY (systemd), /run/edge-infer, or the user's runtime directory.
+    pub path: Option<PathBuf>,
     /// Octal permission bits of the socket file, as a string ("0660").
     pub mode: String,
     pub group: Option<String>,
@@ -121,7 +122,7 @@ impl Default for Detection {
 impl Default for Socket {
     fn default() -> Self {
         Socket {
-            path: "/run/edge-infer/detections.sock".into(),
+            path: None,
             mode: "0660".into(),
             group: None,
             max_clients: 16,
@@ -191,30 +192,104 @@ impl Config {
             }
         };
         let c = &self.camera;
-        range("camera.width", (16..=8192).contains(&c.width), "must be 16..=8192")?;
-        range("camera.height", (16..=8192).contains(&c.height), "must be 16..=8192")?;
-        range("camera.fps", c.fps.is_finite() && (0.0..=1000.0).contains(&c.fps), "must be 0..=1000 (0: as fast as the source goes)")?;
-        range("camera.buffers", (2..=32).contains(&c.buffers), "must be 2..=32")?;
+        range(
+            "camera.width",
+            (16..=8192).contains(&c.width),
+            "must be 16..=8192",
+        )?;
+        range(
+            "camera.height",
+            (16..=8192).contains(&c.height),
+            "must be 16..=8192",
+        )?;
+        range(
+            "camera.fps",
+            c.fps.is_finite() && (0.0..=1000.0).contains(&c.fps),
+            "must be 0..=1000 (0: as fast as the source goes)",
+        )?;
+        range(
+            "camera.buffers",
+            (2..=32).contains(&c.buffers),
+            "must be 2..=32",
+        )?;
         if let Some(f) = &c.format {
-            range("camera.format", PixelFormat::from_name(f).is_some(), "must be one of yuyv, uyvy, nv12, mjpeg, rgb24, bgr24, grey")?;
+            range(
+                "camera.format",
+                PixelFormat::from_name(f).is_some(),
+                "must be one of yuyv, uyvy, nv12, mjpeg, rgb24, bgr24, grey",
+            )?;
         }
-        range("camera.reconnect_min_ms", (1..=60_000).contains(&c.reconnect_min_ms), "must be 1..=60000")?;
-        range("camera.reconnect_max_ms", c.reconnect_max_ms >= c.reconnect_min_ms && c.reconnect_max_ms <= 600_000, "must be reconnect_min_ms..=600000")?;
+        range(
+            "camera.reconnect_min_ms",
+            (1..=60_000).contains(&c.reconnect_min_ms),
+            "must be 1..=60000",
+        )?;
+        range(
+            "camera.reconnect_max_ms",
+            c.reconnect_max_ms >= c.reconnect_min_ms && c.reconnect_max_ms <= 600_000,
+            "must be reconnect_min_ms..=600000",
+        )?;
         range("camera.device", !c.device.is_empty(), "must not be empty")?;
         let d = &self.detection;
-        range("detection.confidence", (0.0..=1.0).contains(&d.confidence), "must be 0..=1")?;
-        range("detection.iou", (0.0..=1.0).contains(&d.iou), "must be 0..=1")?;
-        range("detection.max_detections", (1..=edge_engine::yolo::MAX_DETECTIONS).contains(&d.max_detections), "must be 1..=256")?;
+        range(
+            "detection.confidence",
+            (0.0..=1.0).contains(&d.confidence),
+            "must be 0..=1",
+        )?;
+        range(
+            "detection.iou",
+            (0.0..=1.0).contains(&d.iou),
+            "must be 0..=1",
+        )?;
+        range(
+            "detection.max_detections",
+            (1..=edge_engine::yolo::MAX_DETECTIONS).contains(&d.max_detections),
+            "must be 1..=256",
+        )?;
         let s = &self.socket;
-        range("socket.mode", self.socket_mode().is_some(), "must be octal permission bits such as \"0660\"")?;
-        range("socket.max_clients", (1..=64).contains(&s.max_clients), "must be 1..=64")?;
-        range("socket.max_missed", (1..=100_000).contains(&s.max_missed), "must be 1..=100000")?;
-        range("socket.path", !s.path.as_os_str().is_empty() && s.path.as_os_str().len() < 108, "must be a path shorter than 108 bytes")?;
-        range("stats.interval_s", self.stats.interval_s.is_finite() && (0.1..=3600.0).contains(&self.stats.interval_s), "must be 0.1..=3600")?;
+        range(
+            "socket.mode",
+            self.socket_mode().is_some(),
+            "must be octal permission bits such as \"0660\"",
+        )?;
+        range(
+            "socket.max_clients",
+            (1..=64).contains(&s.max_clients),
+            "must be 1..=64",
+        )?;
+        range(
+            "socket.max_missed",
+            (1..=100_000).contains(&s.max_missed),
+            "must be 1..=100000",
+        )?;
+        if let Some(p) = &s.path {
+            range(
+                "socket.path",
+                !p.as_os_str().is_empty() && p.as_os_str().len() < 108,
+                "must be a path shorter than 108 bytes",
+            )?;
+        }
+        range(
+            "stats.interval_s",
+            self.stats.interval_s.is_finite() && (0.1..=3600.0).contains(&self.stats.interval_s),
+            "must be 0.1..=3600",
+        )?;
         range("threads", self.threads <= 1024, "must be 0..=1024")?;
-        range("precision", ["fp32", "fp16", "int8"].contains(&self.precision.as_str()), "must be fp32, fp16 or int8")?;
-        range("device", self.device == "cpu" || self.device.starts_with("cuda"), "must be cpu or cuda[:N]")?;
-        range("log_level", self.log_level().is_some(), "must be error, warn, info, debug or trace")?;
+        range(
+            "precision",
+            ["fp32", "fp16", "int8"].contains(&self.precision.as_str()),
+            "must be fp32, fp16 or int8",
+        )?;
+        range(
+            "device",
+            self.device == "cpu" || self.device.starts_with("cuda"),
+            "must be cpu or cuda[:N]",
+        )?;
+        range(
+            "log_level",
+            self.log_level().is_some(),
+            "must be error, warn, info, debug or trace",
+        )?;
         Ok(())
     }
 
@@ -229,7 +304,10 @@ impl Config {
     }
 
     pub fn pixel_format(&self) -> Option<PixelFormat> {
-        self.camera.format.as_deref().and_then(PixelFormat::from_name)
+        self.camera
+            .format
+            .as_deref()
+            .and_then(PixelFormat::from_name)
     }
 }
 
@@ -239,37 +317,61 @@ mod tests {
 
     #[test]
     fn the_documented_example_is_the_default() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../configs/edge-infer.yaml")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/edge-infer.yaml"
+        ))
+        .unwrap();
         let parsed = Config::parse("edge-infer.yaml", &text).unwrap();
         let mut want = Config::default();
         // The example names the packaged paths rather than this machine's cache directory.
         want.cache_dir = parsed.cache_dir.clone();
         want.model = parsed.model.clone();
         want.weights = parsed.weights.clone();
+        want.socket.path = parsed.socket.path.clone();
         assert_eq!(parsed, want);
     }
 
     #[test]
     fn unknown_keys_are_refused_with_their_location() {
-        let e = Config::parse("c.yaml", "camera:\n  widht: 640\n").unwrap_err().to_string();
-        assert!(e.contains("unknown field `widht`") && e.contains("line 2"), "{e}");
+        let e = Config::parse("c.yaml", "camera:\n  widht: 640\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown field `widht`") && e.contains("line 2"),
+            "{e}"
+        );
     }
 
     #[test]
     fn type_errors_name_line_and_column() {
-        let e = Config::parse("c.yaml", "detection:\n  iou: lots\n").unwrap_err().to_string();
+        let e = Config::parse("c.yaml", "detection:\n  iou: lots\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("detection.iou") || e.contains("line 2"), "{e}");
         assert!(e.starts_with("c.yaml: "), "{e}");
     }
 
     #[test]
     fn out_of_range_values_name_the_key_path() {
-        let e = Config::parse("c.yaml", "camera:\n  fps: 5000\n").unwrap_err().to_string();
-        assert_eq!(e, "c.yaml: camera.fps: must be 0..=1000 (0: as fast as the source goes)");
-        let e = Config::parse("c.yaml", "socket:\n  mode: \"0999\"\n").unwrap_err().to_string();
+        let e = Config::parse("c.yaml", "camera:\n  fps: 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "c.yaml: camera.fps: must be 0..=1000 (0: as fast as the source goes)"
+        );
+        let e = Config::parse("c.yaml", "socket:\n  mode: \"0999\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("socket.mode"), "{e}");
-        let e = Config::parse("c.yaml", "detection:\n  max_detections: 0\n").unwrap_err().to_string();
-        assert!(e.contains("detection.max_detections: must be 1..=256"), "{e}");
+        let e = Config::parse("c.yaml", "detection:\n  max_detections: 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("detection.max_detections: must be 1..=256"),
+            "{e}"
+        );
     }
 
     #[test]

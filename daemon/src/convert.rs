@@ -8,7 +8,9 @@ use edge_engine::yolo::Letterbox;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConvertError {
-    #[error("{format} frame of {width}x{height} with stride {stride}: needs {need} bytes, got {got}")]
+    #[error(
+        "{format} frame of {width}x{height} with stride {stride}: needs {need} bytes, got {got}"
+    )]
     Short {
         format: PixelFormat,
         width: usize,
@@ -56,7 +58,12 @@ pub struct Converter {
 }
 
 impl Converter {
-    pub fn new(format: PixelFormat, width: usize, height: usize, meta: &ModelMeta) -> Result<Converter, ConvertError> {
+    pub fn new(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        meta: &ModelMeta,
+    ) -> Result<Converter, ConvertError> {
         if width == 0 || height == 0 || width > 16384 || height > 16384 {
             return Err(ConvertError::Size(width, height));
         }
@@ -92,7 +99,11 @@ impl Converter {
             scale,
             offset,
             pad: pre.pad_value,
-            rgb: if format == PixelFormat::Mjpeg { vec![0; width * height * 3] } else { Vec::new() },
+            rgb: if format == PixelFormat::Mjpeg {
+                vec![0; width * height * 3]
+            } else {
+                Vec::new()
+            },
         })
     }
 
@@ -162,7 +173,9 @@ impl Converter {
                     zune_core::options::DecoderOptions::default()
                         .jpeg_set_out_colorspace(zune_core::colorspace::ColorSpace::RGB),
                 );
-                decoder.decode_headers().map_err(|e| ConvertError::Jpeg(e.to_string()))?;
+                decoder
+                    .decode_headers()
+                    .map_err(|e| ConvertError::Jpeg(e.to_string()))?;
                 let (w, h) = decoder.dimensions().unwrap_or((0, 0));
                 if (w, h) != (self.width, self.height) {
                     return Err(ConvertError::Jpeg(format!(
@@ -170,7 +183,9 @@ impl Converter {
                         self.width, self.height
                     )));
                 }
-                decoder.decode_into(&mut self.rgb).map_err(|e| ConvertError::Jpeg(e.to_string()))?;
+                decoder
+                    .decode_into(&mut self.rgb)
+                    .map_err(|e| ConvertError::Jpeg(e.to_string()))?;
                 let rgb = std::mem::take(&mut self.rgb);
                 let w = self.width;
                 self.sample(dst, |x, y| {
@@ -186,7 +201,11 @@ impl Converter {
     /// Bilinear letterbox over a source given as `pixel(x, y) -> [r, g, b]` in 0..=255.
     #[inline(always)]
     fn sample(&self, dst: &mut [f32], pixel: impl Fn(usize, usize) -> [f32; 3]) {
-        for (y, row) in dst.chunks_exact_mut(self.net_w * 3).take(self.net_h).enumerate() {
+        for (y, row) in dst
+            .chunks_exact_mut(self.net_w * 3)
+            .take(self.net_h)
+            .enumerate()
+        {
             let Some(ty) = self.rows[y] else {
                 row.fill(self.pad);
                 continue;
@@ -196,7 +215,12 @@ impl Converter {
                     px.fill(self.pad);
                     continue;
                 };
-                let (x0, x1, y0, y1) = (tx.lo as usize, tx.hi as usize, ty.lo as usize, ty.hi as usize);
+                let (x0, x1, y0, y1) = (
+                    tx.lo as usize,
+                    tx.hi as usize,
+                    ty.lo as usize,
+                    ty.hi as usize,
+                );
                 let (a, b, c, d) = (pixel(x0, y0), pixel(x1, y0), pixel(x0, y1), pixel(x1, y1));
                 for k in 0..3 {
                     let top = a[k] + (b[k] - a[k]) * tx.w;
@@ -235,7 +259,14 @@ pub fn rgb_to_yuv(r: u8, g: u8, b: u8) -> [u8; 3] {
 }
 
 /// Packs RGB8 into `format` (not MJPEG) at the given stride; for the synthetic camera.
-pub fn encode_rgb(rgb: &[u8], width: usize, height: usize, format: PixelFormat, stride: usize, out: &mut [u8]) {
+pub fn encode_rgb(
+    rgb: &[u8],
+    width: usize,
+    height: usize,
+    format: PixelFormat,
+    stride: usize,
+    out: &mut [u8],
+) {
     for y in 0..height {
         for x in 0..width {
             let p = &rgb[(y * width + x) * 3..][..3];
@@ -246,7 +277,8 @@ pub fn encode_rgb(rgb: &[u8], width: usize, height: usize, format: PixelFormat, 
                 }
                 PixelFormat::Grey => {
                     out[y * stride + x] =
-                        (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8
+                        (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round()
+                            as u8
                 }
                 PixelFormat::Yuyv | PixelFormat::Uyvy | PixelFormat::Nv12 => {
                     let [yy, u, v] = rgb_to_yuv(p[0], p[1], p[2]);

@@ -1,11 +1,14 @@
 //! edge-infer: the daemon's parts, as a library so tests and tools can drive them.
 
+pub mod cache;
 pub mod capture;
 pub mod clock;
 pub mod config;
 pub mod convert;
+pub mod daemon;
 pub mod frame;
 pub mod logging;
+pub mod model_source;
 pub mod notify;
 pub mod pipeline;
 pub mod publish;

@@ -5,7 +5,11 @@ pub fn init(level: log::LevelFilter) {
     log::set_max_level(level);
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         if let Ok(logger) = systemd_journal_logger::JournalLog::new() {
-            if logger.with_syslog_identifier("edge-infer".into()).install().is_ok() {
+            if logger
+                .with_syslog_identifier("edge-infer".into())
+                .install()
+                .is_ok()
+            {
                 return;
             }
         }
@@ -22,7 +26,11 @@ impl log::Log for Stderr {
 
     fn log(&self, r: &log::Record) {
         if self.enabled(r.metadata()) {
-            eprintln!("edge-infer {}: {}", r.level().as_str().to_lowercase(), r.args());
+            eprintln!(
+                "edge-infer {}: {}",
+                r.level().as_str().to_lowercase(),
+                r.args()
+            );
         }
     }
 

@@ -33,17 +33,34 @@ fn main() -> ExitCode {
         }
     };
     let result = match &cli.command {
-        cli::Command::Build(a) => commands::build::run(a),
-        cli::Command::Inspect(a) => commands::inspect::run(a),
-        cli::Command::Bench(a) => commands::bench::run(a),
-        cli::Command::Infer(a) => commands::infer::run(a),
-        cli::Command::Weights(a) => commands::weights::run(a),
+        None => return finish(commands::run::run(&cli.run)),
+        Some(cli::Command::Watch(a)) => return finish(commands::watch::run(a)),
+        Some(cli::Command::Build(a)) => commands::build::run(a),
+        Some(cli::Command::Inspect(a)) => commands::inspect::run(a),
+        Some(cli::Command::Bench(a)) => commands::bench::run(a),
+        Some(cli::Command::Infer(a)) => commands::infer::run(a),
+        Some(cli::Command::Weights(a)) => commands::weights::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("edge-infer: {e}");
             ExitCode::from(exit::code(&e))
+        }
+    }
+}
+
+fn finish(result: Result<(), edge_infer::daemon::Exit>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if !e.msg.is_empty() {
+                log::error!("{}", e.msg);
+                if !log::log_enabled!(log::Level::Error) {
+                    eprintln!("edge-infer: {}", e.msg);
+                }
+            }
+            ExitCode::from(e.code)
         }
     }
 }

@@ -75,13 +75,21 @@ pub fn frame_bytes(info: &StreamInfo) -> usize {
 
 /// The capture thread: frames into the slot; reconnects with capped exponential backoff,
 /// logging once per change of state.
-pub fn capture_loop(mut source: Box<dyn FrameSource>, mut info: StreamInfo, slot: Arc<LatestFrame>, shared: Arc<Shared>, backoff: Backoff) {
+pub fn capture_loop(
+    mut source: Box<dyn FrameSource>,
+    mut info: StreamInfo,
+    slot: Arc<LatestFrame>,
+    shared: Arc<Shared>,
+    backoff: Backoff,
+) {
     let mut back = FrameBuf::with_capacity(frame_bytes(&info));
     let mut front_unused = FrameBuf::with_capacity(0);
     let mut wait = backoff.min;
     let mut lost = false;
     let mut oversize_logged = false;
-    shared.source_size.store(((info.width as u64) << 32) | info.height as u64, Relaxed);
+    shared
+        .source_size
+        .store(((info.width as u64) << 32) | info.height as u64, Relaxed);
     while !shared.stopping() {
         let result = source.next(&mut |frame| {
             shared.stats.captured.fetch_add(1, Relaxed);
@@ -91,7 +99,12 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, mut info: StreamInfo, slot
                 }
                 shared.streaming.store(true, Relaxed);
             } else if !oversize_logged {
-                log::warn!("{}: a {}-byte frame does not fit the {}-byte buffer; dropping such frames", source_name_hint(), frame.data.len(), back.data.len());
+                log::warn!(
+                    "{}: a {}-byte frame does not fit the {}-byte buffer; dropping such frames",
+                    source_name_hint(),
+                    frame.data.len(),
+                    back.data.len()
+                );
                 oversize_logged = true;
             }
         });
@@ -111,7 +124,11 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, mut info: StreamInfo, slot
             }
             Err(CaptureError::Disconnected(why)) => {
                 if !lost {
-                    log::warn!("{}: lost ({why}); reconnecting with backoff up to {} ms", source.name(), backoff.max.as_millis());
+                    log::warn!(
+                        "{}: lost ({why}); reconnecting with backoff up to {} ms",
+                        source.name(),
+                        backoff.max.as_millis()
+                    );
                     lost = true;
                 }
                 source.stop();
@@ -123,10 +140,19 @@ pub fn capture_loop(mut source: Box<dyn FrameSource>, mut info: StreamInfo, slot
                     match source.start() {
                         Ok(new_info) => {
                             if new_info != info {
-                                log::info!("{}: now {}x{} {}", source.name(), new_info.width, new_info.height, new_info.format);
+                                log::info!(
+                                    "{}: now {}x{} {}",
+                                    source.name(),
+                                    new_info.width,
+                                    new_info.height,
+                                    new_info.format
+                                );
                                 slot.resize(frame_bytes(&new_info), &mut back, &mut front_unused);
                                 info = new_info;
-                                shared.source_size.store(((info.width as u64) << 32) | info.height as u64, Relaxed);
+                                shared.source_size.store(
+                                    ((info.width as u64) << 32) | info.height as u64,
+                                    Relaxed,
+                                );
                             }
                             break;
                         }
@@ -182,13 +208,27 @@ pub struct Inference {
     pub print: bool,
 }
 
-pub fn inference_loop(mut inf: Inference, slot: Arc<LatestFrame>, shared: Arc<Shared>, initial: StreamInfo) {
+pub fn inference_loop(
+    mut inf: Inference,
+    slot: Arc<LatestFrame>,
+    shared: Arc<Shared>,
+    initial: StreamInfo,
+) {
     let meta = inf.engine.meta().clone();
     let graph = inf.engine.graph().clone();
     let heads: Vec<(usize, Shape)> = meta
         .heads
         .iter()
-        .map(|h| (graph.outputs.iter().position(|&t| t == h.tensor).unwrap_or(0), graph.shape(h.tensor)))
+        .map(|h| {
+            (
+                graph
+                    .outputs
+                    .iter()
+                    .position(|&t| t == h.tensor)
+                    .unwrap_or(0),
+                graph.shape(h.tensor),
+            )
+        })
         .collect();
     let mut front = FrameBuf::with_capacity(frame_bytes(&initial));
     let mut converter: Option<Converter> = None;
@@ -212,7 +252,8 @@ pub fn inference_loop(mut inf: Inference, slot: Arc<LatestFrame>, shared: Arc<Sh
         }
         let frame = front.frame();
         let stale = converter.as_ref().is_none_or(|c| {
-            (c.format(), c.letterbox.src_w, c.letterbox.src_h) != (frame.format, frame.width, frame.height)
+            (c.format(), c.letterbox.src_w, c.letterbox.src_h)
+                != (frame.format, frame.width, frame.height)
         });
         if stale {
             match Converter::new(frame.format, frame.width, frame.height, &meta) {
@@ -223,7 +264,9 @@ pub fn inference_loop(mut inf: Inference, slot: Arc<LatestFrame>, shared: Arc<Sh
                 }
             }
         }
-        let Some(conv) = converter.as_mut() else { break };
+        let Some(conv) = converter.as_mut() else {
+            break;
+        };
         if let Err(e) = conv.fill(&frame, ctx.input_mut()) {
             if shared.stats.convert_errors.fetch_add(1, Relaxed) == 0 {
                 log::warn!("frame {}: {e}", frame.sequence);
@@ -235,8 +278,17 @@ pub fn inference_loop(mut inf: Inference, slot: Arc<LatestFrame>, shared: Arc<Sh
             shared.fail(format!("inference failed: {e}"));
             break;
         }
-        shared.stats.engine_ns.fetch_add(monotonic_ns().saturating_sub(t0), Relaxed);
-        post.run(&meta, |i| (ctx.output(heads[i].0), heads[i].1), &conv.letterbox, &params, &mut dets);
+        shared
+            .stats
+            .engine_ns
+            .fetch_add(monotonic_ns().saturating_sub(t0), Relaxed);
+        post.run(
+            &meta,
+            |i| (ctx.output(heads[i].0), heads[i].1),
+            &conv.letterbox,
+            &params,
+            &mut dets,
+        );
         let now = monotonic_ns();
         let info = proto::FrameInfo {
             sequence: frame.sequence,
@@ -267,7 +319,9 @@ pub fn inference_loop(mut inf: Inference, slot: Arc<LatestFrame>, shared: Arc<Sh
         }
         shared.stats.inferred.fetch_add(1, Relaxed);
         shared.stats.published.fetch_add(1, Relaxed);
-        shared.stats.record_latency(now.saturating_sub(frame.timestamp_ns));
+        shared
+            .stats
+            .record_latency(now.saturating_sub(frame.timestamp_ns));
         shared.stats.last_inferred_ns.store(now, Relaxed);
         if shared.frame_limit > 0 && shared.stats.inferred.load(Relaxed) >= shared.frame_limit {
             shared.stop.store(true, SeqCst);
@@ -278,7 +332,12 @@ pub fn inference_loop(mut inf: Inference, slot: Arc<LatestFrame>, shared: Arc<Sh
 }
 
 /// One JSON line per frame, written straight to stdout (no intermediate strings).
-fn print_json(out: &mut impl Write, info: &proto::FrameInfo, dets: &Detections, meta: &edge_engine::model::ModelMeta) {
+fn print_json(
+    out: &mut impl Write,
+    info: &proto::FrameInfo,
+    dets: &Detections,
+    meta: &edge_engine::model::ModelMeta,
+) {
     let _ = write!(out, "{{\"sequence\":{},\"capture_ns\":{},\"publish_ns\":{},\"width\":{},\"height\":{},\"detections\":[", info.sequence, info.capture_ns, info.publish_ns, info.source_width, info.source_height);
     for (i, d) in dets.iter().enumerate() {
         let _ = write!(

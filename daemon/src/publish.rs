@@ -7,8 +7,8 @@ use crate::stats::Stats;
 use edge_infer_protocol as proto;
 use nix::errno::Errno;
 use nix::sys::socket::{
-    accept4, bind, connect, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags,
-    SockFlag, SockType, UnixAddr,
+    accept4, bind, connect, listen, recv, send, socket, AddressFamily, Backlog, MsgFlags, SockFlag,
+    SockType, UnixAddr,
 };
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -63,7 +63,11 @@ impl Publisher {
         let p = path.display().to_string();
         let os = |what: &'static str| {
             let p = p.clone();
-            move |errno| SocketError::Os { path: p, what, errno }
+            move |errno| SocketError::Os {
+                path: p,
+                what,
+                errno,
+            }
         };
         let addr = UnixAddr::new(path).map_err(os("address"))?;
         let fresh = || {
@@ -138,7 +142,10 @@ impl Publisher {
     /// sent bytes. Called by the main loop, never on the per-frame path.
     pub fn housekeeping(&self) {
         loop {
-            let fd = match accept4(self.listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+            let fd = match accept4(
+                self.listener.as_raw_fd(),
+                SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            ) {
                 Ok(fd) => fd,
                 Err(Errno::EAGAIN) | Err(Errno::EINTR) => break,
                 Err(e) => {
@@ -150,33 +157,50 @@ impl Publisher {
             let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
             let mut clients = self.lock();
             if clients.len() >= self.max_clients {
-                log::warn!("refusing a client: already {} (socket.max_clients)", clients.len());
+                log::warn!(
+                    "refusing a client: already {} (socket.max_clients)",
+                    clients.len()
+                );
                 continue;
             }
-            if let Err(e) = send(fd.as_raw_fd(), &self.hello, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL) {
+            if let Err(e) = send(
+                fd.as_raw_fd(),
+                &self.hello,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            ) {
                 log::warn!("client could not take the Hello: {e}");
                 continue;
             }
             let id = self.next_id.fetch_add(1, Relaxed);
             log::info!("client {id} connected ({} now)", clients.len() + 1);
-            let _ = clients.push(Client { fd, dropped: 0, missed: 0, id });
+            let _ = clients.push(Client {
+                fd,
+                dropped: 0,
+                missed: 0,
+                id,
+            });
         }
         let mut buf = [0u8; 1];
-        self.lock().retain(|c| match recv(c.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
-            Err(Errno::EAGAIN) | Err(Errno::EINTR) => true,
-            Ok(0) => {
-                log::info!("client {} disconnected", c.id);
-                false
-            }
-            Ok(_) => {
-                log::warn!("client {} sent data, which the protocol does not allow; disconnecting it", c.id);
-                false
-            }
-            Err(e) => {
-                log::info!("client {} gone: {e}", c.id);
-                false
-            }
-        });
+        self.lock().retain(
+            |c| match recv(c.fd.as_raw_fd(), &mut buf, MsgFlags::MSG_DONTWAIT) {
+                Err(Errno::EAGAIN) | Err(Errno::EINTR) => true,
+                Ok(0) => {
+                    log::info!("client {} disconnected", c.id);
+                    false
+                }
+                Ok(_) => {
+                    log::warn!(
+                        "client {} sent data, which the protocol does not allow; disconnecting it",
+                        c.id
+                    );
+                    false
+                }
+                Err(e) => {
+                    log::info!("client {} gone: {e}", c.id);
+                    false
+                }
+            },
+        );
     }
 
     /// Sends one encoded Detections message to every client without blocking.
@@ -184,7 +208,11 @@ impl Publisher {
         let max_missed = self.max_missed;
         self.lock().retain_mut(|c| {
             let _ = proto::set_dropped_since_last(packet, c.dropped);
-            match send(c.fd.as_raw_fd(), packet, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL) {
+            match send(
+                c.fd.as_raw_fd(),
+                packet,
+                MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL,
+            ) {
                 Ok(_) => {
                     c.dropped = 0;
                     c.missed = 0;
@@ -195,7 +223,11 @@ impl Publisher {
                     c.missed += 1;
                     stats.client_drops.fetch_add(1, Relaxed);
                     if c.missed >= max_missed {
-                        log::warn!("client {} missed {} frames in a row; disconnecting it", c.id, c.missed);
+                        log::warn!(
+                            "client {} missed {} frames in a row; disconnecting it",
+                            c.id,
+                            c.missed
+                        );
                         false
                     } else {
                         true

@@ -61,8 +61,16 @@ impl Scene {
         let min_side = width.min(height) as f32;
         let count = 1 + (r.next_u64() as usize) % max_shapes.max(1);
         let background = Background {
-            base: [r.uniform(0.0, 200.0), r.uniform(0.0, 200.0), r.uniform(0.0, 200.0)],
-            tint: [r.uniform(-40.0, 40.0), r.uniform(-40.0, 40.0), r.uniform(-40.0, 40.0)],
+            base: [
+                r.uniform(0.0, 200.0),
+                r.uniform(0.0, 200.0),
+                r.uniform(0.0, 200.0),
+            ],
+            tint: [
+                r.uniform(-40.0, 40.0),
+                r.uniform(-40.0, 40.0),
+                r.uniform(-40.0, 40.0),
+            ],
             freq: r.uniform(0.02, 0.3),
             angle: r.uniform(0.0, std::f32::consts::PI),
             checker: r.unit() < 0.3,
@@ -276,7 +284,11 @@ fn polygon<const N: usize>(r: f32, inner: f32) -> [(f32, f32); N] {
     let mut p = [(0.0, 0.0); N];
     for (i, pt) in p.iter_mut().enumerate() {
         let a = -std::f32::consts::FRAC_PI_2 + i as f32 * std::f32::consts::TAU / N as f32;
-        let rr = if inner < 1.0 && i % 2 == 1 { r * inner } else { r };
+        let rr = if inner < 1.0 && i % 2 == 1 {
+            r * inner
+        } else {
+            r
+        };
         *pt = (rr * a.cos(), rr * a.sin());
     }
     p
@@ -343,29 +355,68 @@ mod tests {
         // One unrotated square on a flat background, no noise or blur: its box must be the
         // extent of the pixels whose colour changed.
         let mut s = Scene::random(1, 64, 64, 1);
-        s.shapes = vec![Shape { class: 1, cx: 30.0, cy: 20.0, radius: 10.0 * std::f32::consts::SQRT_2, rotation: 0.0, color: [255, 255, 255], vx: 0.0, vy: 0.0, spin: 0.0 }];
+        s.shapes = vec![Shape {
+            class: 1,
+            cx: 30.0,
+            cy: 20.0,
+            radius: 10.0 * std::f32::consts::SQRT_2,
+            rotation: 0.0,
+            color: [255, 255, 255],
+            vx: 0.0,
+            vy: 0.0,
+            spin: 0.0,
+        }];
         s.noise = 0.0;
         s.blur = 0;
         s.background.tint = [0.0; 3];
         s.background.base = [0.0; 3];
         let mut rgb = vec![0u8; 64 * 64 * 3];
         s.render(&mut rgb);
-        let lit: Vec<(usize, usize)> = (0..64 * 64).filter(|p| rgb[p * 3] > 127).map(|p| (p % 64, p / 64)).collect();
-        let (xmin, xmax) = (lit.iter().map(|p| p.0).min().unwrap(), lit.iter().map(|p| p.0).max().unwrap());
-        let (ymin, ymax) = (lit.iter().map(|p| p.1).min().unwrap(), lit.iter().map(|p| p.1).max().unwrap());
+        let lit: Vec<(usize, usize)> = (0..64 * 64)
+            .filter(|p| rgb[p * 3] > 127)
+            .map(|p| (p % 64, p / 64))
+            .collect();
+        let (xmin, xmax) = (
+            lit.iter().map(|p| p.0).min().unwrap(),
+            lit.iter().map(|p| p.0).max().unwrap(),
+        );
+        let (ymin, ymax) = (
+            lit.iter().map(|p| p.1).min().unwrap(),
+            lit.iter().map(|p| p.1).max().unwrap(),
+        );
         assert_eq!((xmin, xmax, ymin, ymax), (20, 39, 10, 29));
         let mut t = Vec::new();
         s.truth(&mut t);
         assert_eq!(t.len(), 1);
         let b = t[0];
-        assert!((b.x1 - 20.0).abs() < 0.01 && (b.x2 - 40.0).abs() < 0.01 && (b.y1 - 10.0).abs() < 0.01 && (b.y2 - 30.0).abs() < 0.01, "{b:?}");
+        assert!(
+            (b.x1 - 20.0).abs() < 0.01
+                && (b.x2 - 40.0).abs() < 0.01
+                && (b.y1 - 10.0).abs() < 0.01
+                && (b.y2 - 30.0).abs() < 0.01,
+            "{b:?}"
+        );
     }
 
     #[test]
     fn a_fully_hidden_shape_has_no_box() {
         let mut s = Scene::random(3, 64, 64, 1);
-        let big = Shape { class: 0, cx: 32.0, cy: 32.0, radius: 30.0, rotation: 0.0, color: [9, 9, 9], vx: 0.0, vy: 0.0, spin: 0.0 };
-        let small = Shape { class: 1, radius: 5.0, ..big };
+        let big = Shape {
+            class: 0,
+            cx: 32.0,
+            cy: 32.0,
+            radius: 30.0,
+            rotation: 0.0,
+            color: [9, 9, 9],
+            vx: 0.0,
+            vy: 0.0,
+            spin: 0.0,
+        };
+        let small = Shape {
+            class: 1,
+            radius: 5.0,
+            ..big
+        };
         s.shapes = vec![small, big];
         let mut t = Vec::new();
         s.truth(&mut t);

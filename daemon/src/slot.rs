@@ -145,7 +145,15 @@ mod tests {
     use crate::frame::Frame;
 
     fn frame(seq: u64, data: &[u8]) -> Frame<'_> {
-        Frame { format: PixelFormat::Grey, width: data.len(), height: 1, stride: data.len(), data, timestamp_ns: seq, sequence: seq }
+        Frame {
+            format: PixelFormat::Grey,
+            width: data.len(),
+            height: 1,
+            stride: data.len(),
+            data,
+            timestamp_ns: seq,
+            sequence: seq,
+        }
     }
 
     #[test]
@@ -156,11 +164,20 @@ mod tests {
         assert!(!slot.put(&mut back));
         assert!(back.store(&frame(2, &[2, 2, 2])));
         assert!(slot.put(&mut back), "frame 1 was never taken");
-        assert!(matches!(slot.take(&mut front, Duration::from_millis(10)), Take::Frame));
+        assert!(matches!(
+            slot.take(&mut front, Duration::from_millis(10)),
+            Take::Frame
+        ));
         assert_eq!((front.sequence, front.frame().data), (2, &[2u8, 2, 2][..]));
-        assert!(matches!(slot.take(&mut front, Duration::from_millis(10)), Take::Timeout));
+        assert!(matches!(
+            slot.take(&mut front, Duration::from_millis(10)),
+            Take::Timeout
+        ));
         slot.close();
-        assert!(matches!(slot.take(&mut front, Duration::from_secs(5)), Take::Closed));
+        assert!(matches!(
+            slot.take(&mut front, Duration::from_secs(5)),
+            Take::Closed
+        ));
     }
 
     #[test]

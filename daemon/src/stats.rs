@@ -126,6 +126,9 @@ mod tests {
         s.record_latency(60_000_000_000);
         let r = s.take_latency();
         assert!((r.p50_ms - 2510.0).abs() < 1e-9, "{r:?}");
-        assert!(r.max_ms >= 10_000.0, "beyond 10 s lands in the last bucket: {r:?}");
+        assert!(
+            r.max_ms >= 10_000.0,
+            "beyond 10 s lands in the last bucket: {r:?}"
+        );
     }
 }

@@ -31,7 +31,10 @@ impl ImageDir {
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(CaptureError::Unusable(format!("{}: no .png or .jpg images", dir.display())));
+            return Err(CaptureError::Unusable(format!(
+                "{}: no .png or .jpg images",
+                dir.display()
+            )));
         }
         Ok(ImageDir {
             name: dir.display().to_string(),

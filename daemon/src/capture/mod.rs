@@ -56,7 +56,10 @@ pub fn open(spec: &str, opts: &SourceOptions) -> Result<Box<dyn FrameSource>, Ca
     if path.is_dir() {
         return Ok(Box::new(images::ImageDir::new(path, opts)?));
     }
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("y4m")) {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("y4m"))
+    {
         return Ok(Box::new(y4m::Y4m::new(path, opts)?));
     }
     Err(CaptureError::Unusable(format!(

@@ -36,11 +36,15 @@ impl Synthetic {
         };
         let format = opts.format.unwrap_or(PixelFormat::Yuyv);
         if format == PixelFormat::Mjpeg {
-            return Err(CaptureError::Unusable("the synthetic camera does not produce MJPEG".into()));
+            return Err(CaptureError::Unusable(
+                "the synthetic camera does not produce MJPEG".into(),
+            ));
         }
         let (w, h) = (opts.width, opts.height);
         if w < 16 || h < 16 || w > 8192 || h > 8192 || w % 2 != 0 {
-            return Err(CaptureError::Unusable(format!("synthetic camera size {w}x{h}: even width, 16..8192")));
+            return Err(CaptureError::Unusable(format!(
+                "synthetic camera size {w}x{h}: even width, 16..8192"
+            )));
         }
         let stride = w * format.bytes_per_pixel();
         Ok(Synthetic {

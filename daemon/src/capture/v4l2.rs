@@ -18,10 +18,14 @@ impl FrameSource for V4l2 {
         &self.path
     }
     fn start(&mut self) -> Result<StreamInfo, CaptureError> {
-        Err(CaptureError::Unusable("V4L2 capture is not in this build yet".into()))
+        Err(CaptureError::Unusable(
+            "V4L2 capture is not in this build yet".into(),
+        ))
     }
     fn next(&mut self, _f: &mut dyn FnMut(&Frame)) -> Result<(), CaptureError> {
-        Err(CaptureError::Unusable("V4L2 capture is not in this build yet".into()))
+        Err(CaptureError::Unusable(
+            "V4L2 capture is not in this build yet".into(),
+        ))
     }
     fn stop(&mut self) {}
 }

@@ -45,7 +45,9 @@ pub fn parse_header(line: &str) -> Result<Header, String> {
             "W" => w = val.parse().map_err(|_| format!("bad width '{val}'"))?,
             "H" => h = val.parse().map_err(|_| format!("bad height '{val}'"))?,
             "F" => {
-                let (n, d) = val.split_once(':').ok_or(format!("bad frame rate '{val}'"))?;
+                let (n, d) = val
+                    .split_once(':')
+                    .ok_or(format!("bad frame rate '{val}'"))?;
                 let (n, d): (f32, f32) = (
                     n.parse().map_err(|_| format!("bad frame rate '{val}'"))?,
                     d.parse().map_err(|_| format!("bad frame rate '{val}'"))?,
@@ -56,7 +58,11 @@ pub fn parse_header(line: &str) -> Result<Header, String> {
                 mono = match val {
                     "420" | "420jpeg" | "420paldv" | "420mpeg2" => false,
                     "mono" => true,
-                    other => return Err(format!("colour space C{other} is not supported (4:2:0 or mono)")),
+                    other => {
+                        return Err(format!(
+                            "colour space C{other} is not supported (4:2:0 or mono)"
+                        ))
+                    }
                 }
             }
             "I" if val != "p" && val != "?" => {
@@ -68,7 +74,12 @@ pub fn parse_header(line: &str) -> Result<Header, String> {
     if w == 0 || h == 0 || w > 16384 || h > 16384 || w % 2 != 0 || h % 2 != 0 {
         return Err(format!("frame size {w}x{h}: even, non-zero, at most 16384"));
     }
-    Ok(Header { width: w, height: h, fps, mono })
+    Ok(Header {
+        width: w,
+        height: h,
+        fps,
+        mono,
+    })
 }
 
 impl Y4m {
@@ -105,16 +116,25 @@ impl FrameSource for Y4m {
         let file = std::fs::File::open(&self.path).map_err(|e| self.unusable(e))?;
         let mut reader = BufReader::new(file);
         let mut line = Vec::new();
-        reader.by_ref().take(4096).read_until(b'\n', &mut line).map_err(|e| self.unusable(e))?;
+        reader
+            .by_ref()
+            .take(4096)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| self.unusable(e))?;
         if line.last() != Some(&b'\n') {
             return Err(self.unusable("no stream header line"));
         }
-        let text = std::str::from_utf8(&line[..line.len() - 1]).map_err(|_| self.unusable("header is not text"))?;
+        let text = std::str::from_utf8(&line[..line.len() - 1])
+            .map_err(|_| self.unusable("header is not text"))?;
         let h = parse_header(text).map_err(|e| self.unusable(e))?;
         self.data_start = line.len() as u64;
         self.width = h.width;
         self.height = h.height;
-        self.format = if h.mono { PixelFormat::Grey } else { PixelFormat::Nv12 };
+        self.format = if h.mono {
+            PixelFormat::Grey
+        } else {
+            PixelFormat::Nv12
+        };
         if self.fps <= 0.0 || h.fps > 0.0 && self.fps != h.fps {
             self.fps = h.fps;
             self.pacer = Pacer::new(h.fps);
@@ -137,12 +157,18 @@ impl FrameSource for Y4m {
             return Err(CaptureError::Disconnected("not started".into()));
         };
         self.line.clear();
-        let n = reader.by_ref().take(1024).read_until(b'\n', &mut self.line).map_err(|e| CaptureError::Unusable(e.to_string()))?;
+        let n = reader
+            .by_ref()
+            .take(1024)
+            .read_until(b'\n', &mut self.line)
+            .map_err(|e| CaptureError::Unusable(e.to_string()))?;
         if n == 0 {
             if !self.looped {
                 return Err(CaptureError::EndOfStream);
             }
-            reader.seek(SeekFrom::Start(self.data_start)).map_err(|e| CaptureError::Unusable(e.to_string()))?;
+            reader
+                .seek(SeekFrom::Start(self.data_start))
+                .map_err(|e| CaptureError::Unusable(e.to_string()))?;
             return self.next(f);
         }
         if !self.line.starts_with(b"FRAME") {

@@ -4,6 +4,8 @@ pub mod bench;
 pub mod build;
 pub mod infer;
 pub mod inspect;
+pub mod run;
+pub mod watch;
 pub mod weights;
 
 use crate::cli::{EngineArgs, ModelArgs};

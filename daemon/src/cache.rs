@@ -1,0 +1,200 @@
+//! The engine cache: `--model M.cfg` builds an engine on first start and reuses it after,
+//! keyed by the model's content hash, this device's fingerprint and the precision. A change
+//! of either is logged with the reason and the engine rebuilt.
+
+use edge_engine::backend::cpu::isa::Isa;
+use edge_engine::graph::Graph;
+use edge_engine::plan::{format, Fingerprint, Precision};
+use edge_engine::{Builder, Device, Engine, Error, Result};
+use std::path::{Path, PathBuf};
+
+/// FNV-1a, 64 bit: a content hash that needs no dependency; not a security boundary.
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    pub fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// What a cached engine was built from and for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub model: String,
+    pub device: String,
+    pub precision: String,
+    pub plan_version: u32,
+}
+
+impl Key {
+    fn to_text(&self) -> String {
+        format!(
+            "model={}\ndevice={}\nprecision={}\nplan_version={}\n",
+            self.model, self.device, self.precision, self.plan_version
+        )
+    }
+
+    fn parse(text: &str) -> Option<Key> {
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .map(str::to_string)
+        };
+        Some(Key {
+            model: get("model")?,
+            device: get("device")?,
+            precision: get("precision")?,
+            plan_version: get("plan_version")?.parse().ok()?,
+        })
+    }
+
+    /// Why a cached engine with key `old` cannot serve `self`, or None if it can.
+    fn mismatch(&self, old: &Key) -> Option<String> {
+        if old.plan_version != self.plan_version {
+            Some(format!(
+                "the plan format changed ({} -> {})",
+                old.plan_version, self.plan_version
+            ))
+        } else if old.model != self.model {
+            Some(format!(
+                "the model changed (hash {} -> {})",
+                old.model, self.model
+            ))
+        } else if old.device != self.device {
+            Some(format!(
+                "the device changed (built for {}, this is {})",
+                old.device, self.device
+            ))
+        } else if old.precision != self.precision {
+            Some(format!(
+                "the precision changed ({} -> {})",
+                old.precision, self.precision
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+pub struct Cached {
+    pub engine: Engine,
+    pub path: PathBuf,
+    pub built: bool,
+}
+
+/// Loads the cached engine for `graph` (named `stem`, hashed as `model_hash`) or builds and
+/// stores it. `graph` is only called when a build is needed.
+pub fn engine(
+    cache_dir: &Path,
+    stem: &str,
+    model_hash: u64,
+    precision: Precision,
+    device: Device,
+    graph: impl FnOnce() -> Result<Graph>,
+) -> Result<Cached> {
+    let this = match device {
+        Device::Cpu => Fingerprint::cpu(Isa::detect()).to_string(),
+        Device::Cuda(_) => {
+            return Err(Error::Unsupported(
+                "this edge-infer has no CUDA backend yet; use device: cpu".into(),
+            ))
+        }
+    };
+    let key = Key {
+        model: format!("{model_hash:016x}"),
+        device: this,
+        precision: precision.name().into(),
+        plan_version: format::VERSION,
+    };
+    let engine_path = cache_dir.join(format!("{stem}.{}.engine", precision.name()));
+    let key_path = cache_dir.join(format!("{stem}.{}.key", precision.name()));
+    let reason = match std::fs::read_to_string(&key_path) {
+        Err(_) => "no cached engine".to_string(),
+        Ok(text) => match Key::parse(&text) {
+            None => "the cache key is unreadable".to_string(),
+            Some(old) => match key.mismatch(&old) {
+                Some(why) => why,
+                None => match Engine::load(&engine_path) {
+                    Ok(engine) => {
+                        log::info!("using cached engine {}", engine_path.display());
+                        return Ok(Cached {
+                            engine,
+                            path: engine_path,
+                            built: false,
+                        });
+                    }
+                    Err(e) => format!("the cached engine cannot be used: {e}"),
+                },
+            },
+        },
+    };
+    log::info!("building engine {} ({reason})", engine_path.display());
+    let builder = Builder {
+        device,
+        precision,
+        ..Builder::default()
+    };
+    let plan = builder.build(graph()?, &mut |_| {})?;
+    let bytes = format::to_bytes(&plan);
+    std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
+    edge_engine::atomic_file::write(&engine_path, &bytes)?;
+    edge_engine::atomic_file::write(&key_path, key.to_text().as_bytes())?;
+    Ok(Cached {
+        engine: Engine::from_plan(plan)?,
+        path: engine_path,
+        built: true,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_the_published_test_vectors() {
+        // From the FNV reference (isthe.com/chongo/tech/comp/fnv): FNV-1a 64 of "" and "a".
+        let h = |s: &str| {
+            let mut f = Fnv::default();
+            f.update(s.as_bytes());
+            f.finish()
+        };
+        assert_eq!(h(""), 0xcbf29ce484222325);
+        assert_eq!(h("a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(h("foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn key_round_trips_and_names_what_changed() {
+        let k = Key {
+            model: "ab".into(),
+            device: "cpu x86_64 simd=avx2".into(),
+            precision: "fp32".into(),
+            plan_version: 1,
+        };
+        assert_eq!(Key::parse(&k.to_text()), Some(k.clone()));
+        let other = Key {
+            device: "cpu aarch64 simd=neon".into(),
+            ..k.clone()
+        };
+        assert!(k.mismatch(&other).unwrap().contains("device changed"));
+        let other = Key {
+            model: "cd".into(),
+            ..k.clone()
+        };
+        assert!(k.mismatch(&other).unwrap().contains("model changed"));
+        assert_eq!(k.mismatch(&k), None);
+    }
+}
