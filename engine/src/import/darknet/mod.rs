@@ -223,6 +223,7 @@ impl<'a> Importer<'a> {
             });
         }
         let outputs = self.heads.iter().map(|h| h.tensor).collect();
+        let classes = self.heads[0].classes;
         let graph = Graph {
             tensors: self.tensors,
             nodes: self.nodes,
@@ -231,7 +232,8 @@ impl<'a> Importer<'a> {
             meta: ModelMeta {
                 name: self.name,
                 input: self.input,
-                class_names: Vec::new(),
+                // Until a names file says otherwise, so clients always get a name per class.
+                class_names: (0..classes).map(|c| format!("class{c}")).collect(),
                 heads: self.heads,
                 preprocess: Preprocess::default(),
             },

@@ -1,0 +1,199 @@
+//! The daemon as a robot runs it: clients read detections, a slow client does not hurt the
+//! others, SIGTERM stops it cleanly, bad input exits with the right code and message.
+
+use edge_infer_protocol::Client;
+use hil_tests::*;
+use nix::sys::signal::Signal;
+use std::time::{Duration, Instant};
+
+#[test]
+fn clients_receive_detections_in_order_with_sane_latency() {
+    let dir = scratch("order");
+    let cfg = config(&dir, "");
+    let d = Daemon::start(&dir, &cfg, &[], &[]);
+    let mut clients: Vec<Client> = (0..2)
+        .map(|_| {
+            Client::connect_with_timeout(&d.socket, Duration::from_secs(30)).expect("connects")
+        })
+        .collect();
+    for c in &clients {
+        let h = c.hello();
+        assert_eq!(h.model_name, "allops");
+        assert_eq!((h.input_width, h.input_height), (64, 64));
+        assert_eq!(h.class_names.len(), 7);
+        if !camera().1 {
+            assert_eq!((h.source_width, h.source_height), (320, 240));
+        }
+    }
+    for c in &mut clients {
+        let mut last = None;
+        for _ in 0..20 {
+            let m = c.next().expect("a message");
+            let f = m.frame;
+            if let Some(prev) = last {
+                assert!(
+                    f.sequence > prev,
+                    "sequence went from {prev} to {}",
+                    f.sequence
+                );
+            }
+            last = Some(f.sequence);
+            let latency = f.publish_ns.saturating_sub(f.capture_ns);
+            assert!(
+                f.publish_ns >= f.capture_ns && latency < 2_000_000_000,
+                "latency {latency} ns"
+            );
+            for det in &m.detections {
+                assert!(
+                    det.x1 >= 0.0
+                        && det.x2 <= f.source_width as f32
+                        && det.y2 <= f.source_height as f32
+                );
+            }
+        }
+    }
+    d.signal(Signal::SIGTERM);
+    let (status, _, _) = d.wait(Duration::from_secs(5));
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_stops_cleanly_within_two_seconds() {
+    let dir = scratch("term");
+    let cfg = config(&dir, "");
+    let d = Daemon::start(&dir, &cfg, &[], &[]);
+    let mut c = Client::connect_with_timeout(&d.socket, Duration::from_secs(30)).unwrap();
+    c.next().expect("streaming before the signal");
+    let socket = d.socket.clone();
+    d.signal(Signal::SIGTERM);
+    let (status, took, err) = d.wait(Duration::from_secs(10));
+    assert!(status.success(), "exit {status:?}: {err}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(!socket.exists(), "socket file left behind");
+    assert!(err.contains("stopped: captured"), "{err}");
+    // The client sees the end, not a hang.
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    assert!(c.next().is_err());
+}
+
+#[test]
+fn a_corrupt_engine_exits_65_with_a_clear_message() {
+    let dir = scratch("corrupt");
+    let engine = dir.join("bad.engine");
+    std::fs::write(&engine, b"EDGEPLAN\x01\x00\x00\x00 truncated garbage").unwrap();
+    let cfg = config(&dir, "");
+    let (status, out) = run(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--engine",
+            engine.to_str().unwrap(),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(status.code(), Some(65), "{out}");
+    assert!(
+        out.contains("bad.engine") && out.contains("truncated"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_slow_client_does_not_stall_the_others() {
+    let dir = scratch("slow");
+    // fps 0: as fast as the pipeline goes, so the slow client's buffer fills quickly.
+    let cfg = config(&dir, "  max_missed: 5\n");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("fps: 30", "fps: 0");
+    std::fs::write(&cfg, text).unwrap();
+    let d = Daemon::start(&dir, &cfg, &[], &[]);
+    let slow = Client::connect_with_timeout(&d.socket, Duration::from_secs(30)).unwrap();
+    let mut fast = Client::connect_with_timeout(&d.socket, Duration::from_secs(30)).unwrap();
+    let t = Instant::now();
+    let mut got = 0;
+    let mut dropped = 0;
+    while got < 400 {
+        let m = fast.next().expect("the fast client keeps receiving");
+        dropped += m.frame.dropped_since_last;
+        got += 1;
+    }
+    let rate = got as f64 / t.elapsed().as_secs_f64();
+    assert!(rate > 20.0, "fast client got only {rate:.0} messages/s");
+    assert_eq!(dropped, 0, "the fast client lost messages");
+    // The slow one, never reading, was disconnected after 5 misses in a row.
+    drop(slow);
+    d.signal(Signal::SIGTERM);
+    let (status, _, err) = d.wait(Duration::from_secs(5));
+    assert!(status.success());
+    assert!(
+        err.contains("missed 5 frames in a row; disconnecting it"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_second_daemon_on_a_live_socket_refuses_and_a_stale_one_is_replaced() {
+    let dir = scratch("stale");
+    let cfg = config(&dir, "");
+    // A stale socket file: bound once, its owner gone.
+    let stale = std::os::unix::net::UnixListener::bind(dir.join("d.sock")).unwrap();
+    drop(stale);
+    assert!(dir.join("d.sock").exists());
+    let d = Daemon::start(&dir, &cfg, &[], &[]);
+    let mut c = Client::connect_with_timeout(&d.socket, Duration::from_secs(30)).unwrap();
+    c.next().unwrap();
+    let (status, out) = run(
+        &["--config", cfg.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    assert_eq!(status.code(), Some(69), "{out}");
+    assert!(
+        out.contains("another edge-infer is serving this socket"),
+        "{out}"
+    );
+    c.next().expect("the first daemon is unaffected");
+}
+
+#[test]
+fn config_errors_exit_78_naming_the_key() {
+    let dir = scratch("config");
+    let cfg = dir.join("bad.yaml");
+    std::fs::write(&cfg, "camera:\n  fps: 99999\n").unwrap();
+    let (status, out) = run(
+        &["--config", cfg.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(78), "{out}");
+    assert!(out.contains("camera.fps"), "{out}");
+    std::fs::write(&cfg, "camera:\n  colour: red\n").unwrap();
+    let (status, out) = run(
+        &["--config", cfg.to_str().unwrap()],
+        Duration::from_secs(10),
+    );
+    assert_eq!(status.code(), Some(78), "{out}");
+    assert!(
+        out.contains("unknown field `colour`") && out.contains("line 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn frames_limit_and_print_for_scripts() {
+    let dir = scratch("print");
+    let cfg = config(&dir, "");
+    let (status, out) = run(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--frames",
+            "5",
+            "--print",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{out}");
+    let lines: Vec<&str> = out.lines().filter(|l| l.starts_with('{')).collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines.iter().all(|l| l.contains("\"detections\":[")));
+}
