@@ -249,7 +249,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<(), Exit> {
     let mut ready = false;
     let mut last_report = Instant::now();
     let mut last_ping = Instant::now();
-    let mut reported = (0u64, 0u64);
+    let mut reported = (0u64, 0u64, 0u64);
     let mut signalled = None;
     while !shared.stopping() {
         std::thread::sleep(Duration::from_millis(20));
@@ -279,12 +279,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<(), Exit> {
             last_report = Instant::now();
             let s = &shared.stats;
             let (inferred, captured) = (s.inferred.load(Relaxed), s.captured.load(Relaxed));
+            let engine_ns = s.engine_ns.load(Relaxed);
             let fps = (inferred - reported.0) as f64 / secs;
             let cam_fps = (captured - reported.1) as f64 / secs;
-            reported = (inferred, captured);
+            let engine_ms =
+                (engine_ns - reported.2) as f64 / 1e6 / (inferred - reported.0).max(1) as f64;
+            reported = (inferred, captured, engine_ns);
             let lat = s.take_latency();
             let status = format!(
-                "{fps:.1} fps (camera {cam_fps:.1}), latency p50 {:.1} ms p99 {:.1} ms, {} clients",
+                "{fps:.1} fps (camera {cam_fps:.1}), latency p50 {:.1} ms p99 {:.1} ms, engine {engine_ms:.1} ms, {} clients",
                 lat.p50_ms,
                 lat.p99_ms,
                 publisher.client_count()

@@ -8,9 +8,17 @@ use std::time::Duration;
 
 fn check_output(out: &std::process::Output, who: &str) {
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{who}: {:?}\n{text}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{who}: {:?}\n{text}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("allops"), "{who} printed no Hello:\n{text}");
-    let frames = text.lines().filter(|l| l.contains("sequence") || l.starts_with("frame")).count();
+    let frames = text
+        .lines()
+        .filter(|l| l.contains("sequence") || l.starts_with("frame"))
+        .count();
     assert!(frames >= 3, "{who} printed {frames} frames:\n{text}");
 }
 
@@ -31,7 +39,11 @@ fn the_c_example_reads_a_live_daemon() {
         .arg(&exe)
         .output()
         .unwrap();
-    assert!(build.status.success(), "{}", String::from_utf8_lossy(&build.stderr));
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
     let cfg = config(&dir, "");
     let d = Daemon::start(&dir, &cfg, &[], &[]);
     let out = Command::new(&exe).arg(&d.socket).arg("3").output().unwrap();
@@ -49,7 +61,12 @@ fn the_python_example_reads_a_live_daemon() {
     let dir = scratch("py-client");
     let cfg = config(&dir, "");
     let d = Daemon::start(&dir, &cfg, &[], &[]);
-    let out = Command::new("python3").arg(repo("protocol/examples/python/watch.py")).arg(&d.socket).arg("3").output().unwrap();
+    let out = Command::new("python3")
+        .arg(repo("protocol/examples/python/watch.py"))
+        .arg(&d.socket)
+        .arg("3")
+        .output()
+        .unwrap();
     check_output(&out, "Python watch");
     d.signal(Signal::SIGTERM);
     assert!(d.wait(Duration::from_secs(5)).0.success());
@@ -60,10 +77,24 @@ fn edge_infer_watch_reads_a_live_daemon() {
     let dir = scratch("watch");
     let cfg = config(&dir, "");
     let d = Daemon::start(&dir, &cfg, &[], &[]);
-    let (status, out) = run(&["watch", "--socket", d.socket.to_str().unwrap(), "--count", "3", "--json"], Duration::from_secs(30));
+    let (status, out) = run(
+        &[
+            "watch",
+            "--socket",
+            d.socket.to_str().unwrap(),
+            "--count",
+            "3",
+            "--json",
+        ],
+        Duration::from_secs(30),
+    );
     assert!(status.success(), "{out}");
     assert!(out.contains("model allops (64x64)"), "{out}");
-    assert_eq!(out.lines().filter(|l| l.starts_with("{\"")).count(), 3, "{out}");
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("{\"")).count(),
+        3,
+        "{out}"
+    );
     d.signal(Signal::SIGTERM);
     assert!(d.wait(Duration::from_secs(5)).0.success());
 }

@@ -12,17 +12,32 @@ fn ready_status_watchdog_and_stopping() {
     let dir = scratch("notify");
     let notify_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&notify_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
     let cfg = config(&dir, "stats:\n  interval_s: 0.5\n");
     let started = Instant::now();
-    let d = Daemon::start(&dir, &cfg, &[], &[("NOTIFY_SOCKET", notify_path.to_str().unwrap()), ("WATCHDOG_USEC", "1000000")]);
+    let d = Daemon::start(
+        &dir,
+        &cfg,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "1000000"),
+        ],
+    );
     let mut seen: Vec<(Duration, String)> = Vec::new();
     let mut buf = [0u8; 4096];
     while started.elapsed() < Duration::from_secs(20) {
         if let Ok(n) = sock.recv(&mut buf) {
-            seen.push((started.elapsed(), String::from_utf8_lossy(&buf[..n]).into_owned()));
+            seen.push((
+                started.elapsed(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
         }
-        let pings = seen.iter().filter(|(_, m)| m.contains("WATCHDOG=1")).count();
+        let pings = seen
+            .iter()
+            .filter(|(_, m)| m.contains("WATCHDOG=1"))
+            .count();
         if pings >= 3 && seen.iter().any(|(_, m)| m.starts_with("STATUS=")) {
             break;
         }
@@ -31,17 +46,33 @@ fn ready_status_watchdog_and_stopping() {
     let deadline = Instant::now() + Duration::from_secs(3);
     while Instant::now() < deadline {
         if let Ok(n) = sock.recv(&mut buf) {
-            seen.push((started.elapsed(), String::from_utf8_lossy(&buf[..n]).into_owned()));
+            seen.push((
+                started.elapsed(),
+                String::from_utf8_lossy(&buf[..n]).into_owned(),
+            ));
         }
     }
     let (status, _, err) = d.wait(Duration::from_secs(5));
     assert!(status.success(), "{err}");
     let msgs: Vec<&str> = seen.iter().map(|(_, m)| m.as_str()).collect();
-    let ready = msgs.iter().position(|m| m.contains("READY=1")).expect("READY=1 sent");
-    assert_eq!(msgs.iter().filter(|m| m.contains("READY=1")).count(), 1, "{msgs:?}");
-    let first_ping = msgs.iter().position(|m| m.contains("WATCHDOG=1")).expect("watchdog pings");
+    let ready = msgs
+        .iter()
+        .position(|m| m.contains("READY=1"))
+        .expect("READY=1 sent");
+    assert_eq!(
+        msgs.iter().filter(|m| m.contains("READY=1")).count(),
+        1,
+        "{msgs:?}"
+    );
+    let first_ping = msgs
+        .iter()
+        .position(|m| m.contains("WATCHDOG=1"))
+        .expect("watchdog pings");
     assert!(first_ping > ready, "pinged before ready: {msgs:?}");
-    let status_line = msgs.iter().find(|m| m.starts_with("STATUS=") && m.contains("fps")).expect("STATUS with fps");
+    let status_line = msgs
+        .iter()
+        .find(|m| m.starts_with("STATUS=") && m.contains("fps"))
+        .expect("STATUS with fps");
     assert!(status_line.contains("latency p50"), "{status_line}");
     assert_eq!(msgs.last(), Some(&"STOPPING=1"), "{msgs:?}");
 }
@@ -54,11 +85,14 @@ fn no_watchdog_pings_while_the_camera_is_stalled() {
     let dir = scratch("stall");
     let notify_path = dir.join("notify.sock");
     let sock = UnixDatagram::bind(&notify_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
     let fifo = dir.join("cam.y4m");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let cfg = config(&dir, "");
-    let text = std::fs::read_to_string(&cfg).unwrap().replace("synthetic:shapes:5", fifo.to_str().unwrap());
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("synthetic:shapes:5", fifo.to_str().unwrap());
     std::fs::write(&cfg, text).unwrap();
     let writer = std::thread::spawn({
         let fifo = fifo.clone();
@@ -75,7 +109,15 @@ fn no_watchdog_pings_while_the_camera_is_stalled() {
             // Dropping the writer ends the stream.
         }
     });
-    let mut d = Daemon::start(&dir, &cfg, &[], &[("NOTIFY_SOCKET", notify_path.to_str().unwrap()), ("WATCHDOG_USEC", "400000")]);
+    let mut d = Daemon::start(
+        &dir,
+        &cfg,
+        &[],
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "400000"),
+        ],
+    );
     let mut msgs = Vec::new();
     let mut buf = [0u8; 4096];
     let t = Instant::now();
@@ -84,9 +126,23 @@ fn no_watchdog_pings_while_the_camera_is_stalled() {
             msgs.push((t.elapsed(), String::from_utf8_lossy(&buf[..n]).into_owned()));
         }
     }
-    assert!(d.child.try_wait().unwrap().is_none(), "the daemon must still be running");
-    let pings = |from: Duration, to: Duration| msgs.iter().filter(|(at, m)| m.contains("WATCHDOG=1") && *at >= from && *at < to).count();
-    assert!(pings(Duration::ZERO, Duration::from_millis(1000)) > 0, "no pings while frames flowed: {msgs:?}");
-    assert_eq!(pings(Duration::from_millis(2000), Duration::from_secs(3)), 0, "pings after frames stopped: {msgs:?}");
+    assert!(
+        d.child.try_wait().unwrap().is_none(),
+        "the daemon must still be running"
+    );
+    let pings = |from: Duration, to: Duration| {
+        msgs.iter()
+            .filter(|(at, m)| m.contains("WATCHDOG=1") && *at >= from && *at < to)
+            .count()
+    };
+    assert!(
+        pings(Duration::ZERO, Duration::from_millis(1000)) > 0,
+        "no pings while frames flowed: {msgs:?}"
+    );
+    assert_eq!(
+        pings(Duration::from_millis(2000), Duration::from_secs(3)),
+        0,
+        "pings after frames stopped: {msgs:?}"
+    );
     writer.join().unwrap();
 }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Pipeline overhead per frame outside the engine: capture->publish latency minus engine time,
+# at 1280x720 YUYV from the synthetic camera, CPU backend. The camera runs slower than the
+# engine so frames never wait for the previous one: latency = convert + engine + decode +
+# publish (+ slot hand-over). The daemon's own stats lines give both numbers.
+# Usage: tools/bench/pipeline-overhead.sh [MODEL_CFG] [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cfg=${1:-models/yolov3-tiny.cfg}
+secs=${2:-30}
+work=${WORK:-/tmp/edge-overhead}
+mkdir -p "$work"
+cargo build --release -q -p edge-infer
+bin=target/release/edge-infer
+cat > "$work/c.yaml" <<YAML
+model: $PWD/$cfg
+weights: random:1
+cache_dir: $work/cache
+camera:
+  device: synthetic:shapes:1
+  width: 1280
+  height: 720
+  fps: 5
+  format: yuyv
+socket:
+  path: $work/s.sock
+stats:
+  interval_s: 10
+YAML
+frames=$((secs * 5))
+$bin --config "$work/c.yaml" --frames "$frames" 2> "$work/log.txt" >/dev/null
+grep -E "fps \(camera" "$work/log.txt" | tail -n +2 | tee "$work/lines.txt"
+python3 - "$work/lines.txt" <<'PY'
+import re, sys
+rows = [l for l in open(sys.argv[1])]
+p50 = [float(re.search(r"p50 ([0-9.]+) ms", l).group(1)) for l in rows]
+p99 = [float(re.search(r"p99 ([0-9.]+) ms", l).group(1)) for l in rows]
+eng = [float(re.search(r"engine ([0-9.]+) ms", l).group(1)) for l in rows]
+if not rows:
+    sys.exit("no stats lines: run longer")
+med = lambda v: sorted(v)[len(v) // 2]
+print(f"latency p50 {med(p50):.2f} ms, p99 {max(p99):.2f} ms; engine mean {med(eng):.2f} ms; "
+      f"overhead (p50 - engine) {med(p50) - med(eng):.2f} ms")
+PY
