@@ -106,7 +106,7 @@ pub fn open(
     }
 }
 
-fn set_names(graph: &mut Graph, names: Vec<String>, path: Option<&Path>) -> Result<()> {
+pub fn set_names(graph: &mut Graph, names: Vec<String>, path: Option<&Path>) -> Result<()> {
     let classes = graph.meta.classes();
     if names.len() != classes {
         return Err(Error::Input(format!(

@@ -190,7 +190,6 @@ impl Scene {
         for y in 0..h {
             for x in 0..w {
                 let (xf, yf) = (x as f32 + 0.5, y as f32 + 0.5);
-                let mut px = [0f32; 3];
                 let t = (xf * ca + yf * sa) * bg.freq;
                 let pattern = if bg.checker {
                     let c = ((xf * bg.freq * 0.5) as i64 + (yf * bg.freq * 0.5) as i64) & 1;
@@ -198,9 +197,7 @@ impl Scene {
                 } else {
                     0.5 + 0.5 * t.sin()
                 };
-                for c in 0..3 {
-                    px[c] = bg.base[c] + bg.tint[c] * pattern;
-                }
+                let mut px: [f32; 3] = std::array::from_fn(|c| bg.base[c] + bg.tint[c] * pattern);
                 // Later shapes are drawn over earlier ones; 2x2 supersampling for soft edges.
                 for s in &self.shapes {
                     let r = s.radius;
@@ -214,8 +211,8 @@ impl Scene {
                         }
                     }
                     if cover > 0.0 {
-                        for c in 0..3 {
-                            px[c] = px[c] * (1.0 - cover) + s.color[c] as f32 * cover;
+                        for (p, col) in px.iter_mut().zip(s.color) {
+                            *p = *p * (1.0 - cover) + col as f32 * cover;
                         }
                     }
                 }

@@ -12,11 +12,12 @@ cat > "$work/c.yaml" <<YAML
 model: $PWD/models/yolov3-tiny.cfg
 weights: random:1
 cache_dir: $work/cache
+threads: 1
 camera:
   device: synthetic:shapes:1
   width: 1280
   height: 720
-  fps: 30
+  fps: 10
   format: yuyv
 socket:
   path: $work/s.sock

@@ -5,6 +5,8 @@ use crate::cli::InferArgs;
 use edge_engine::graph::Shape;
 use edge_engine::yolo::{DecodeParams, Detections, Letterbox, Postprocessor};
 use edge_engine::{npy, Error, Result};
+use edge_infer::convert::Converter;
+use edge_infer::frame::{Frame, PixelFormat};
 use std::path::Path;
 
 pub fn run(a: &InferArgs) -> Result<()> {
@@ -29,9 +31,20 @@ pub fn run(a: &InferArgs) -> Result<()> {
             .map_err(|e| Error::Input(format!("{}: {e}", a.input.display())))?
             .to_rgb8();
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let lb = Letterbox::new(w, h, net.w, net.h, meta.preprocess.letterbox);
-        lb.fill_rgb8(img.as_raw(), &meta.preprocess, net.w, ctx.input_mut());
-        lb
+        let mut conv = Converter::new(PixelFormat::Rgb24, w, h, &meta)
+            .map_err(|e| Error::Input(format!("{}: {e}", a.input.display())))?;
+        let frame = Frame {
+            format: PixelFormat::Rgb24,
+            width: w,
+            height: h,
+            stride: w * 3,
+            data: img.as_raw(),
+            timestamp_ns: 0,
+            sequence: 0,
+        };
+        conv.fill(&frame, ctx.input_mut())
+            .map_err(|e| Error::Input(format!("{}: {e}", a.input.display())))?;
+        conv.letterbox
     };
     ctx.infer()?;
     let graph = engine.graph();

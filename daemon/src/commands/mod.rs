@@ -13,8 +13,8 @@ use edge_engine::builder::Step;
 use edge_engine::graph::Graph;
 use edge_engine::import::darknet::{self, weights::params_for};
 use edge_engine::{Builder, Engine, Error, Result};
+use edge_infer::model_source;
 use std::io::IsTerminal;
-use std::path::Path;
 
 /// Imports a Darknet model with its weights and class names.
 pub fn load_model(m: &ModelArgs) -> Result<Graph> {
@@ -26,27 +26,10 @@ pub fn load_model(m: &ModelArgs) -> Result<Graph> {
         .clone()
         .or_else(|| Some(m.model.with_extension("names")).filter(|p| p.exists()));
     if let Some(path) = names {
-        graph.meta.class_names = read_names(&path)?;
-        let classes = graph.meta.classes();
-        if graph.meta.class_names.len() != classes {
-            return Err(Error::Input(format!(
-                "{}: {} names for a model with {classes} classes",
-                path.display(),
-                graph.meta.class_names.len()
-            )));
-        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        model_source::set_names(&mut graph, model_source::names_from(&text), Some(&path))?;
     }
     Ok(graph)
-}
-
-fn read_names(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect())
 }
 
 /// Builds a plan, showing the steps on a terminal.
