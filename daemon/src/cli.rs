@@ -100,6 +100,54 @@ pub enum Command {
     Weights(WeightsArgs),
     /// Connect to a running daemon and print its detections
     Watch(WatchArgs),
+    /// Make datasets of synthetic scenes (the demo model's training and test data)
+    #[command(subcommand)]
+    Dataset(DatasetCommand),
+    /// Measure an engine's accuracy on a dataset: mAP@0.5, mAP@0.5:0.95, per-class AP
+    Eval(EvalArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetCommand {
+    /// Write seeded synthetic scenes as PNG images with YOLO-format labels
+    Synth(SynthArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Output directory (images/, labels/, classes.names)
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of scenes
+    #[arg(long, default_value_t = 1000)]
+    pub count: u64,
+    /// Seed: scene i of seed s is always the same picture
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Image size
+    #[arg(long, value_name = "WxH", value_parser = parse_any_size, default_value = "416x416")]
+    pub size: (usize, usize),
+}
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// A dataset directory (images/, labels/) as `dataset synth` writes
+    #[arg(long, value_name = "DIR")]
+    pub dataset: PathBuf,
+    /// Confidence threshold for candidate boxes (low, as in COCO evaluation)
+    #[arg(long, default_value_t = 0.001)]
+    pub conf: f32,
+    /// NMS IoU threshold
+    #[arg(long, default_value_t = 0.45)]
+    pub iou: f32,
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Also write every detection as JSON (image index, class, score, box) to this file
+    #[arg(long, value_name = "FILE")]
+    pub dump: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -235,6 +283,18 @@ pub struct WeightsArgs {
     /// .weights file to write
     #[arg(long, short, value_name = "W.weights")]
     pub output: PathBuf,
+}
+
+/// WxH of any positive size up to 8192.
+fn parse_any_size(s: &str) -> Result<(usize, usize), String> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("'{s}': expected WxH, e.g. 416x416"))?;
+    let dim = |v: &str| match v.trim().parse::<usize>() {
+        Ok(n) if (16..=8192).contains(&n) => Ok(n),
+        _ => Err(format!("'{s}': sizes must be 16 to 8192")),
+    };
+    Ok((dim(w)?, dim(h)?))
 }
 
 fn parse_size(s: &str) -> Result<(usize, usize), String> {

@@ -40,6 +40,8 @@ fn main() -> ExitCode {
         Some(cli::Command::Bench(a)) => commands::bench::run(a),
         Some(cli::Command::Infer(a)) => commands::infer::run(a),
         Some(cli::Command::Weights(a)) => commands::weights::run(a),
+        Some(cli::Command::Dataset(cli::DatasetCommand::Synth(a))) => commands::dataset::synth(a),
+        Some(cli::Command::Eval(a)) => commands::eval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,7 @@
 //! `synthetic:shapes[:SEED]`: moving shapes with known ground truth, rendered in any size,
 //! rate and packed pixel format. The same scenes the demo model is trained on.
+//! `synthetic:scenes[:SEED]`: frame i is scene i of the dataset `edge-infer dataset synth
+//! --seed SEED` writes, so daemon and `eval` can be compared frame by frame.
 
 use super::{CaptureError, FrameSource, Pacer, SourceOptions, StreamInfo};
 use crate::clock::monotonic_ns;
@@ -18,19 +20,28 @@ pub struct Synthetic {
     sequence: u64,
     pacer: Pacer,
     truth: Vec<Truth>,
+    /// `Some(seed)`: a still dataset scene per frame instead of one moving scene.
+    dataset_seed: Option<u64>,
 }
 
 impl Synthetic {
     /// `kind` is what follows "synthetic:": "shapes" or "shapes:SEED".
     pub fn new(kind: &str, opts: &SourceOptions) -> Result<Synthetic, CaptureError> {
-        let seed = match kind.split_once(':') {
-            None if kind == "shapes" => opts.seed,
-            Some(("shapes", s)) => s.parse().map_err(|_| {
-                CaptureError::Unusable(format!("synthetic:{kind}: the seed must be an integer"))
-            })?,
+        let (mode, seed) = match kind.split_once(':') {
+            None => (kind, opts.seed),
+            Some((m, s)) => (
+                m,
+                s.parse().map_err(|_| {
+                    CaptureError::Unusable(format!("synthetic:{kind}: the seed must be an integer"))
+                })?,
+            ),
+        };
+        let dataset_seed = match mode {
+            "shapes" => None,
+            "scenes" => Some(seed),
             _ => {
                 return Err(CaptureError::Unusable(format!(
-                    "synthetic:{kind}: the synthetic camera is synthetic:shapes[:SEED]"
+                    "synthetic:{kind}: the synthetic camera is synthetic:shapes[:SEED] or synthetic:scenes[:SEED]"
                 )))
             }
         };
@@ -48,8 +59,11 @@ impl Synthetic {
         }
         let stride = w * format.bytes_per_pixel();
         Ok(Synthetic {
-            name: format!("synthetic:shapes:{seed}"),
-            scene: Scene::random(seed, w, h, 6),
+            name: format!("synthetic:{mode}:{seed}"),
+            scene: match dataset_seed {
+                Some(s) => crate::dataset::scene(s, 0, w, h),
+                None => Scene::random(seed, w, h, 6),
+            },
             format,
             fps: opts.fps,
             stride,
@@ -58,6 +72,7 @@ impl Synthetic {
             sequence: 0,
             pacer: Pacer::new(opts.fps),
             truth: Vec::with_capacity(16),
+            dataset_seed,
         })
     }
 
@@ -97,7 +112,12 @@ impl FrameSource for Synthetic {
             sequence: self.sequence,
         });
         self.sequence += 1;
-        self.scene.step();
+        match self.dataset_seed {
+            // Scenes own a few shapes: a new one per frame is a small allocation, accepted in
+            // this test mode (the moving mode allocates nothing).
+            Some(s) => self.scene = crate::dataset::scene(s, self.sequence, w, h),
+            None => self.scene.step(),
+        }
         Ok(())
     }
 

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod build;
+pub mod dataset;
+pub mod eval;
 pub mod infer;
 pub mod inspect;
 pub mod run;
