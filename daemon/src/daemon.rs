@@ -285,11 +285,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<(), Exit> {
             let engine_ms =
                 (engine_ns - reported.2) as f64 / 1e6 / (inferred - reported.0).max(1) as f64;
             reported = (inferred, captured, engine_ns);
-            let lat = s.take_latency();
+            let lat = s.latency.take();
+            let over = s.overhead.take();
             let status = format!(
-                "{fps:.1} fps (camera {cam_fps:.1}), latency p50 {:.1} ms p99 {:.1} ms, engine {engine_ms:.1} ms, {} clients",
+                "{fps:.1} fps (camera {cam_fps:.1}), latency p50 {:.1} ms p99 {:.1} ms, engine {engine_ms:.1} ms, overhead p50 {:.1} ms p99 {:.1} ms, {} clients",
                 lat.p50_ms,
                 lat.p99_ms,
+                over.p50_ms,
+                over.p99_ms,
                 publisher.client_count()
             );
             log::info!(

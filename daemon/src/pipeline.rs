@@ -278,10 +278,8 @@ pub fn inference_loop(
             shared.fail(format!("inference failed: {e}"));
             break;
         }
-        shared
-            .stats
-            .engine_ns
-            .fetch_add(monotonic_ns().saturating_sub(t0), Relaxed);
+        let engine_ns = monotonic_ns().saturating_sub(t0);
+        shared.stats.engine_ns.fetch_add(engine_ns, Relaxed);
         post.run(
             &meta,
             |i| (ctx.output(heads[i].0), heads[i].1),
@@ -319,9 +317,12 @@ pub fn inference_loop(
         }
         shared.stats.inferred.fetch_add(1, Relaxed);
         shared.stats.published.fetch_add(1, Relaxed);
+        let latency = now.saturating_sub(frame.timestamp_ns);
+        shared.stats.latency.record(latency);
         shared
             .stats
-            .record_latency(now.saturating_sub(frame.timestamp_ns));
+            .overhead
+            .record(latency.saturating_sub(engine_ns));
         shared.stats.last_inferred_ns.store(now, Relaxed);
         if shared.frame_limit > 0 && shared.stats.inferred.load(Relaxed) >= shared.frame_limit {
             shared.stop.store(true, SeqCst);

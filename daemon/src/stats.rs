@@ -19,7 +19,19 @@ pub struct Stats {
     pub last_inferred_ns: AtomicU64,
     /// Sum of engine-only time, for the overhead figure.
     pub engine_ns: AtomicU64,
-    latency: Box<[AtomicU64]>,
+    /// Capture to publish.
+    pub latency: Histogram,
+    /// Capture to publish minus the engine: what the pipeline adds.
+    pub overhead: Histogram,
+}
+
+/// Counts of durations in fixed buckets; `record` is lock- and allocation-free.
+pub struct Histogram(Box<[AtomicU64]>);
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram((0..BUCKETS).map(|_| AtomicU64::new(0)).collect())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -41,7 +53,8 @@ impl Default for Stats {
             convert_errors: AtomicU64::new(0),
             last_inferred_ns: AtomicU64::new(0),
             engine_ns: AtomicU64::new(0),
-            latency: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            latency: Histogram::default(),
+            overhead: Histogram::default(),
         }
     }
 }
@@ -64,15 +77,15 @@ fn bucket_ms(b: usize) -> f64 {
     }
 }
 
-impl Stats {
-    pub fn record_latency(&self, ns: u64) {
-        self.latency[bucket(ns)].fetch_add(1, Relaxed);
+impl Histogram {
+    pub fn record(&self, ns: u64) {
+        self.0[bucket(ns)].fetch_add(1, Relaxed);
     }
 
     /// Percentiles since the last call (bucket upper edges: within 0.1 ms below 100 ms).
-    pub fn take_latency(&self) -> LatencyReport {
+    pub fn take(&self) -> LatencyReport {
         let mut counts = [0u64; BUCKETS];
-        for (c, b) in counts.iter_mut().zip(self.latency.iter()) {
+        for (c, b) in counts.iter_mut().zip(self.0.iter()) {
             *c = b.swap(0, Relaxed);
         }
         let count: u64 = counts.iter().sum();
@@ -109,22 +122,22 @@ mod tests {
         let s = Stats::default();
         // 100 samples: 1.05 ms .. 100.05 ms would straddle buckets; use exact 0.1 ms steps.
         for i in 1..=100u64 {
-            s.record_latency(i * 1_000_000 - 50_000); // i ms minus 0.05 ms
+            s.latency.record(i * 1_000_000 - 50_000); // i ms minus 0.05 ms
         }
-        let r = s.take_latency();
+        let r = s.latency.take();
         assert_eq!(r.count, 100);
         assert!((r.p50_ms - 50.0).abs() < 1e-9, "{r:?}");
         assert!((r.p99_ms - 99.0).abs() < 1e-9, "{r:?}");
         assert!((r.max_ms - 100.0).abs() < 1e-9, "{r:?}");
-        assert_eq!(s.take_latency().count, 0, "taking resets");
+        assert_eq!(s.latency.take().count, 0, "taking resets");
     }
 
     #[test]
     fn long_latencies_land_in_coarse_buckets() {
         let s = Stats::default();
-        s.record_latency(2_500_000_000);
-        s.record_latency(60_000_000_000);
-        let r = s.take_latency();
+        s.latency.record(2_500_000_000);
+        s.latency.record(60_000_000_000);
+        let r = s.latency.take();
         assert!((r.p50_ms - 2510.0).abs() < 1e-9, "{r:?}");
         assert!(
             r.max_ms >= 10_000.0,

@@ -33,12 +33,13 @@ grep -E "fps \(camera" "$work/log.txt" | tail -n +2 | tee "$work/lines.txt"
 python3 - "$work/lines.txt" <<'PY'
 import re, sys
 rows = [l for l in open(sys.argv[1])]
-p50 = [float(re.search(r"p50 ([0-9.]+) ms", l).group(1)) for l in rows]
-p99 = [float(re.search(r"p99 ([0-9.]+) ms", l).group(1)) for l in rows]
-eng = [float(re.search(r"engine ([0-9.]+) ms", l).group(1)) for l in rows]
 if not rows:
     sys.exit("no stats lines: run longer")
+get = lambda pat: [float(re.search(pat, l).group(1)) for l in rows]
 med = lambda v: sorted(v)[len(v) // 2]
-print(f"latency p50 {med(p50):.2f} ms, p99 {max(p99):.2f} ms; engine mean {med(eng):.2f} ms; "
-      f"overhead (p50 - engine) {med(p50) - med(eng):.2f} ms")
+lat50, lat99 = get(r"latency p50 ([0-9.]+) ms"), get(r"latency p50 [0-9.]+ ms p99 ([0-9.]+) ms")
+eng = get(r"engine ([0-9.]+) ms")
+o50, o99 = get(r"overhead p50 ([0-9.]+) ms"), get(r"overhead p50 [0-9.]+ ms p99 ([0-9.]+) ms")
+print(f"latency p50 {med(lat50):.1f} ms p99 {max(lat99):.1f} ms; engine mean {med(eng):.1f} ms; "
+      f"overhead (latency - engine, per frame) p50 {med(o50):.1f} ms p99 {max(o99):.1f} ms")
 PY
