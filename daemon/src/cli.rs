@@ -66,6 +66,12 @@ pub struct RunArgs {
     /// Stop after this many frames
     #[arg(long, value_name = "N")]
     pub frames: Option<u64>,
+    /// Save annotated frames (boxes and labels) as PNG into this directory
+    #[arg(long, value_name = "DIR")]
+    pub save_frames: Option<PathBuf>,
+    /// With --save-frames: save every N-th frame
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    pub save_every: u64,
     /// Engine precision when building from --model
     #[arg(long, value_name = "fp32|fp16|int8")]
     pub precision: Option<String>,
@@ -100,6 +106,8 @@ pub enum Command {
     Weights(WeightsArgs),
     /// Connect to a running daemon and print its detections
     Watch(WatchArgs),
+    /// List V4L2 cameras with their formats, frame sizes and rates
+    Cameras,
     /// Make datasets of synthetic scenes (the demo model's training and test data)
     #[command(subcommand)]
     Dataset(DatasetCommand),

@@ -113,6 +113,18 @@ impl Converter {
 
     /// Writes the network input (NHWC f32) for this frame.
     pub fn fill(&mut self, frame: &Frame, dst: &mut [f32]) -> Result<(), ConvertError> {
+        self.dispatch(frame, Letterboxed(dst))
+    }
+
+    /// The frame as packed RGB8 at its own size (`width * height * 3` bytes), e.g. to save
+    /// an annotated copy.
+    pub fn rgb8(&mut self, frame: &Frame, dst: &mut [u8]) -> Result<(), ConvertError> {
+        let (width, height) = (frame.width, frame.height);
+        self.dispatch(frame, FullSize { dst, width, height })
+    }
+
+    /// Checks the frame and runs `sink` over a pixel reader for its format.
+    fn dispatch(&mut self, frame: &Frame, sink: impl Sink) -> Result<(), ConvertError> {
         if (frame.width, frame.height, frame.format) != (self.width, self.height, self.format) {
             return Err(ConvertError::Geometry {
                 format: frame.format,
@@ -140,29 +152,29 @@ impl Converter {
         let d = f.data;
         let s = f.stride;
         match f.format {
-            PixelFormat::Rgb24 => self.sample(dst, |x, y| {
+            PixelFormat::Rgb24 => sink.run(self, |x, y| {
                 let o = y * s + x * 3;
                 [d[o] as f32, d[o + 1] as f32, d[o + 2] as f32]
             }),
-            PixelFormat::Bgr24 => self.sample(dst, |x, y| {
+            PixelFormat::Bgr24 => sink.run(self, |x, y| {
                 let o = y * s + x * 3;
                 [d[o + 2] as f32, d[o + 1] as f32, d[o] as f32]
             }),
-            PixelFormat::Grey => self.sample(dst, |x, y| {
+            PixelFormat::Grey => sink.run(self, |x, y| {
                 let v = d[y * s + x] as f32;
                 [v, v, v]
             }),
-            PixelFormat::Yuyv => self.sample(dst, |x, y| {
+            PixelFormat::Yuyv => sink.run(self, |x, y| {
                 let o = y * s + (x & !1) * 2;
                 yuv_to_rgb(d[y * s + x * 2], d[o + 1], d[o + 3])
             }),
-            PixelFormat::Uyvy => self.sample(dst, |x, y| {
+            PixelFormat::Uyvy => sink.run(self, |x, y| {
                 let o = y * s + (x & !1) * 2;
                 yuv_to_rgb(d[y * s + x * 2 + 1], d[o], d[o + 2])
             }),
             PixelFormat::Nv12 => {
                 let uv = s * f.height;
-                self.sample(dst, |x, y| {
+                sink.run(self, |x, y| {
                     let o = uv + (y / 2) * s + (x & !1);
                     yuv_to_rgb(d[y * s + x], d[o], d[o + 1])
                 })
@@ -188,7 +200,7 @@ impl Converter {
                     .map_err(|e| ConvertError::Jpeg(e.to_string()))?;
                 let rgb = std::mem::take(&mut self.rgb);
                 let w = self.width;
-                self.sample(dst, |x, y| {
+                sink.run(self, |x, y| {
                     let o = (y * w + x) * 3;
                     [rgb[o] as f32, rgb[o + 1] as f32, rgb[o + 2] as f32]
                 });
@@ -200,7 +212,7 @@ impl Converter {
 
     /// Bilinear letterbox over a source given as `pixel(x, y) -> [r, g, b]` in 0..=255.
     #[inline(always)]
-    fn sample(&self, dst: &mut [f32], pixel: impl Fn(usize, usize) -> [f32; 3]) {
+    fn letterbox_into(&self, dst: &mut [f32], pixel: impl Fn(usize, usize) -> [f32; 3]) {
         for (y, row) in dst
             .chunks_exact_mut(self.net_w * 3)
             .take(self.net_h)
@@ -227,6 +239,42 @@ impl Converter {
                     let bottom = c[k] + (d[k] - c[k]) * tx.w;
                     px[k] = (top + (bottom - top) * ty.w) * self.scale[k] + self.offset[k];
                 }
+            }
+        }
+    }
+}
+
+/// What to do with a frame's pixels, given a reader for its format; generic so each format's
+/// reader is inlined into each loop.
+trait Sink {
+    fn run(self, conv: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3]);
+}
+
+struct Letterboxed<'a>(&'a mut [f32]);
+
+impl Sink for Letterboxed<'_> {
+    fn run(self, conv: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3]) {
+        conv.letterbox_into(self.0, pixel)
+    }
+}
+
+struct FullSize<'a> {
+    dst: &'a mut [u8],
+    width: usize,
+    height: usize,
+}
+
+impl Sink for FullSize<'_> {
+    fn run(self, _: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3]) {
+        for (i, px) in self
+            .dst
+            .chunks_exact_mut(3)
+            .take(self.width * self.height)
+            .enumerate()
+        {
+            let p = pixel(i % self.width, i / self.width);
+            for (o, v) in px.iter_mut().zip(p) {
+                *o = v.round() as u8;
             }
         }
     }

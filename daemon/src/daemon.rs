@@ -61,6 +61,8 @@ pub fn engine_exit(e: &edge_engine::Error) -> u8 {
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub print: bool,
+    /// Save every n-th frame, annotated, into this directory.
+    pub save_frames: Option<(PathBuf, u64)>,
     /// Stop after this many inferred frames (0: run until signalled).
     pub frames: u64,
 }
@@ -234,6 +236,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<(), Exit> {
             },
             publisher: Some(publisher.clone()),
             print: opts.print,
+            save_frames: opts.save_frames.clone(),
         };
         std::thread::Builder::new()
             .name("edge-infer".into())

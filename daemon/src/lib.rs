@@ -1,5 +1,6 @@
 //! edge-infer: the daemon's parts, as a library so tests and tools can drive them.
 
+pub mod annotate;
 pub mod cache;
 pub mod capture;
 pub mod clock;

@@ -35,6 +35,16 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         None => return finish(commands::run::run(&cli.run)),
         Some(cli::Command::Watch(a)) => return finish(commands::watch::run(a)),
+        Some(cli::Command::Cameras) => {
+            let cams = edge_infer::capture::v4l2::list_cameras();
+            if cams.is_empty() {
+                outln!("no V4L2 capture devices (/dev/video*)");
+            }
+            for c in cams {
+                outln!("{}", c.describe());
+            }
+            return ExitCode::SUCCESS;
+        }
         Some(cli::Command::Build(a)) => commands::build::run(a),
         Some(cli::Command::Inspect(a)) => commands::inspect::run(a),
         Some(cli::Command::Bench(a)) => commands::bench::run(a),

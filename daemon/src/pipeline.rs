@@ -206,6 +206,9 @@ pub struct Inference {
     pub publisher: Option<Arc<Publisher>>,
     /// Write each frame's detections to stdout as a JSON line.
     pub print: bool,
+    /// Save every n-th frame, annotated, as PNG into this directory (a debugging aid:
+    /// saving allocates).
+    pub save_frames: Option<(std::path::PathBuf, u64)>,
 }
 
 pub fn inference_loop(
@@ -315,6 +318,13 @@ pub fn inference_loop(
         if print {
             print_json(&mut stdout.lock(), &info, &dets, &meta);
         }
+        if let Some((dir, every)) = &inf.save_frames {
+            if frame.sequence % every.max(&1) == 0 {
+                if let Err(e) = save_annotated(dir, conv, &frame, &dets, &meta) {
+                    log::warn!("saving frame {}: {e}", frame.sequence);
+                }
+            }
+        }
         shared.stats.inferred.fetch_add(1, Relaxed);
         shared.stats.published.fetch_add(1, Relaxed);
         let latency = now.saturating_sub(frame.timestamp_ns);
@@ -330,6 +340,32 @@ pub fn inference_loop(
         }
     });
     let _ = stdout.lock().flush();
+}
+
+/// The frame with its detections drawn, as `DIR/frame-NNNNNNNN.png`.
+pub fn save_annotated(
+    dir: &std::path::Path,
+    conv: &mut Converter,
+    frame: &crate::frame::Frame,
+    dets: &Detections,
+    meta: &edge_engine::model::ModelMeta,
+) -> Result<(), String> {
+    let (w, h) = (frame.width, frame.height);
+    let mut rgb = vec![0u8; w * h * 3];
+    conv.rgb8(frame, &mut rgb).map_err(|e| e.to_string())?;
+    crate::annotate::draw(&mut rgb, w, h, dets, |c| meta.class_name(c).to_string());
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &rgb,
+        w as u32,
+        h as u32,
+        image::ExtendedColorType::Rgb8,
+    )
+    .map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    edge_engine::atomic_file::write(&dir.join(format!("frame-{:08}.png", frame.sequence)), &png)
+        .map_err(|e| e.to_string())
 }
 
 /// One JSON line per frame, written straight to stdout (no intermediate strings).

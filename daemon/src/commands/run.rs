@@ -58,6 +58,7 @@ pub fn run(a: &RunArgs) -> Result<(), Exit> {
         &RunOptions {
             print: a.print,
             frames: a.frames.unwrap_or(0),
+            save_frames: a.save_frames.clone().map(|d| (d, a.save_every)),
         },
     )
 }
