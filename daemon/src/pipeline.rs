@@ -319,7 +319,7 @@ pub fn inference_loop(
             print_json(&mut stdout.lock(), &info, &dets, &meta);
         }
         if let Some((dir, every)) = &inf.save_frames {
-            if frame.sequence % every.max(&1) == 0 {
+            if frame.sequence.is_multiple_of((*every).max(1)) {
                 if let Err(e) = save_annotated(dir, conv, &frame, &dets, &meta) {
                     log::warn!("saving frame {}: {e}", frame.sequence);
                 }
