@@ -114,6 +114,7 @@ fn a_thousand_frames_after_warm_up_allocate_nothing() {
             params: DecodeParams::default(),
             publisher: Some(publisher.clone()),
             print: false,
+            save_frames: None,
         };
         std::thread::spawn(move || pipeline::inference_loop(inf, slot, shared, info))
     };
