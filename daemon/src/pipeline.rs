@@ -86,27 +86,17 @@ pub fn capture_loop(
     let mut front_unused = FrameBuf::with_capacity(0);
     let mut wait = backoff.min;
     let mut lost = false;
-    let mut oversize_logged = false;
     shared
         .source_size
         .store(((info.width as u64) << 32) | info.height as u64, Relaxed);
     while !shared.stopping() {
         let result = source.next(&mut |frame| {
             shared.stats.captured.fetch_add(1, Relaxed);
-            if back.store(frame) {
-                if slot.put(&mut back) {
-                    shared.stats.dropped.fetch_add(1, Relaxed);
-                }
-                shared.streaming.store(true, Relaxed);
-            } else if !oversize_logged {
-                log::warn!(
-                    "{}: a {}-byte frame does not fit the {}-byte buffer; dropping such frames",
-                    source_name_hint(),
-                    frame.data.len(),
-                    back.data.len()
-                );
-                oversize_logged = true;
+            back.store(frame);
+            if slot.put(&mut back) {
+                shared.stats.dropped.fetch_add(1, Relaxed);
             }
+            shared.streaming.store(true, Relaxed);
         });
         match result {
             Ok(()) => {
@@ -177,10 +167,6 @@ pub fn capture_loop(
     }
     source.stop();
     slot.close();
-}
-
-fn source_name_hint() -> &'static str {
-    "camera"
 }
 
 /// Sleeps in small steps; true if a stop was requested meanwhile.

@@ -34,12 +34,13 @@ impl FrameBuf {
         }
     }
 
-    /// Copies a frame in; false if it does not fit (the buffer is sized for the stream).
-    pub fn store(&mut self, f: &crate::frame::Frame) -> bool {
-        let Some(dst) = self.data.get_mut(..f.data.len()) else {
-            return false;
-        };
-        dst.copy_from_slice(f.data);
+    /// Copies a frame in. A frame bigger than the buffer (a driver that pads its rows, a
+    /// large JPEG) grows it: once per buffer, not per frame.
+    pub fn store(&mut self, f: &crate::frame::Frame) {
+        if self.data.len() < f.data.len() {
+            self.data.resize(f.data.len(), 0);
+        }
+        self.data[..f.data.len()].copy_from_slice(f.data);
         self.len = f.data.len();
         self.format = f.format;
         self.width = f.width;
@@ -47,7 +48,6 @@ impl FrameBuf {
         self.stride = f.stride;
         self.timestamp_ns = f.timestamp_ns;
         self.sequence = f.sequence;
-        true
     }
 
     pub fn frame(&self) -> crate::frame::Frame<'_> {
@@ -160,9 +160,9 @@ mod tests {
     fn the_newest_frame_wins_and_drops_are_reported() {
         let slot = LatestFrame::new(4);
         let (mut back, mut front) = (FrameBuf::with_capacity(4), FrameBuf::with_capacity(4));
-        assert!(back.store(&frame(1, &[1, 1])));
+        back.store(&frame(1, &[1, 1]));
         assert!(!slot.put(&mut back));
-        assert!(back.store(&frame(2, &[2, 2, 2])));
+        back.store(&frame(2, &[2, 2, 2]));
         assert!(slot.put(&mut back), "frame 1 was never taken");
         assert!(matches!(
             slot.take(&mut front, Duration::from_millis(10)),
@@ -181,9 +181,12 @@ mod tests {
     }
 
     #[test]
-    fn a_frame_larger_than_the_buffer_is_refused() {
+    fn a_frame_larger_than_the_buffer_grows_it_once() {
         let mut b = FrameBuf::with_capacity(2);
-        assert!(!b.store(&frame(0, &[0, 0, 0])));
+        b.store(&frame(0, &[5, 6, 7]));
+        assert_eq!(b.frame().data, &[5, 6, 7]);
+        b.store(&frame(1, &[8]));
+        assert_eq!((b.frame().data, b.data.len()), (&[8u8][..], 3));
     }
 
     #[test]

@@ -163,13 +163,22 @@ pub fn run(args: &[&str], limit: Duration) -> (ExitStatus, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Both pipes are drained while it runs, so a chatty process cannot block on a full pipe.
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
     let t = Instant::now();
     loop {
         if let Some(status) = child.try_wait().unwrap() {
-            let mut out = String::new();
-            let _ = child.stdout.take().unwrap().read_to_string(&mut out);
-            let _ = child.stderr.take().unwrap().read_to_string(&mut out);
-            return (status, out);
+            let mut text = out.join().unwrap();
+            text.push_str(&err.join().unwrap());
+            return (status, text);
         }
         if t.elapsed() > limit {
             let _ = child.kill();

@@ -1,0 +1,178 @@
+//! The same scenes through the daemon (synthetic camera -> pipeline -> stdout/socket) and
+//! through `edge-infer eval` (PNG files -> engine) give the same detections.
+
+use hil_tests::*;
+use std::time::Duration;
+
+#[test]
+fn daemon_and_eval_agree_frame_by_frame() {
+    let dir = scratch("agree");
+    let data = dir.join("data");
+    let (status, out) = run(
+        &[
+            "dataset",
+            "synth",
+            "--out",
+            data.to_str().unwrap(),
+            "--count",
+            "12",
+            "--seed",
+            "77",
+            "--size",
+            "96x96",
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(status.success(), "{out}");
+    let model = repo("engine/tests/fixtures/allops.cfg");
+    let dump = dir.join("eval.json");
+    let (status, out) = run(
+        &[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--weights",
+            "random:1",
+            "--dataset",
+            data.to_str().unwrap(),
+            "--conf",
+            "0.25",
+            "--iou",
+            "0.45",
+            "--dump",
+            dump.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(status.success(), "{out}");
+    let eval: Vec<(u64, u64, f64, [f64; 4])> =
+        json_detections(&std::fs::read_to_string(&dump).unwrap());
+
+    let cfg = config(&dir, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("synthetic:shapes:5", "synthetic:scenes:77")
+        .replace("width: 320", "width: 96")
+        .replace("height: 240", "height: 96\n  format: rgb24")
+        .replace("fps: 30", "fps: 4");
+    std::fs::write(&cfg, text).unwrap();
+    let (status, out) = run(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "--frames",
+            "12",
+            "--print",
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(status.success(), "{out}");
+    let mut compared = 0;
+    for line in out.lines().filter(|l| l.starts_with("{\"sequence\"")) {
+        let seq = field(line, "\"sequence\":");
+        let mut ours: Vec<(u64, f64, [f64; 4])> = Vec::new();
+        for d in line.split("{\"class\":").skip(1) {
+            let class: u64 = d.split(',').next().unwrap().parse().unwrap();
+            let score: f64 = d
+                .split("\"score\":")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let b: Vec<f64> = d
+                .split("\"box\":[")
+                .nth(1)
+                .unwrap()
+                .split(']')
+                .next()
+                .unwrap()
+                .split(',')
+                .map(|v| v.parse().unwrap())
+                .collect();
+            ours.push((class, score, [b[0], b[1], b[2], b[3]]));
+        }
+        let theirs: Vec<_> = eval.iter().filter(|e| e.0 == seq).collect();
+        assert_eq!(
+            ours.len(),
+            theirs.len(),
+            "frame {seq}: daemon {ours:?} vs eval {theirs:?}"
+        );
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!(o.0, t.1, "frame {seq}: class");
+            assert!(
+                (o.1 - t.2).abs() < 1e-4,
+                "frame {seq}: score {} vs {}",
+                o.1,
+                t.2
+            );
+            for k in 0..4 {
+                assert!(
+                    (o.2[k] - t.3[k]).abs() < 0.06,
+                    "frame {seq}: box {:?} vs {:?}",
+                    o.2,
+                    t.3
+                );
+            }
+        }
+        compared += 1;
+    }
+    assert!(compared >= 6, "only {compared} frames compared:\n{out}");
+}
+
+fn field(line: &str, key: &str) -> u64 {
+    line.split(key)
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// (image, class, score, box) from an eval dump, in the order eval found them.
+fn json_detections(text: &str) -> Vec<(u64, u64, f64, [f64; 4])> {
+    let dets = text
+        .split("\"detections\":[")
+        .nth(1)
+        .unwrap()
+        .split("],\"images\"")
+        .next()
+        .unwrap();
+    let mut out = Vec::new();
+    for d in dets.split("},{") {
+        let num = |k: &str| -> f64 {
+            d.split(&format!("\"{k}\":"))
+                .nth(1)
+                .unwrap()
+                .split([',', '}'])
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        if !d.contains("\"box\"") {
+            continue;
+        }
+        let b: Vec<f64> = d
+            .split("\"box\":[")
+            .nth(1)
+            .unwrap()
+            .split(']')
+            .next()
+            .unwrap()
+            .split(',')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        out.push((
+            num("image") as u64,
+            num("class") as u64,
+            num("score"),
+            [b[0], b[1], b[2], b[3]],
+        ));
+    }
+    out
+}
