@@ -263,3 +263,64 @@ fn nothing_is_logged_per_frame_at_info() {
     let lines = out.lines().count();
     assert!(lines < 20, "{lines} log lines for 300 frames:\n{out}");
 }
+
+#[test]
+fn the_engine_cache_is_reused_and_rebuilt_with_the_reason() {
+    let dir = scratch("cache");
+    let model = dir.join("m.cfg");
+    std::fs::copy(repo("engine/tests/fixtures/allops.cfg"), &model).unwrap();
+    let cfg = config(&dir, "");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let model_line = text.lines().next().unwrap().to_string();
+    std::fs::write(
+        &cfg,
+        text.replace(&model_line, &format!("model: {}", model.display())),
+    )
+    .unwrap();
+    let go = || {
+        run(
+            &["--config", cfg.to_str().unwrap(), "--frames", "1"],
+            Duration::from_secs(120),
+        )
+        .1
+    };
+    assert!(go().contains("building engine") && go().contains("using cached engine"));
+    // The model changes (a comment suffices: the cache keys on the file's hash).
+    std::fs::write(
+        &model,
+        format!("# edited\n{}", std::fs::read_to_string(&model).unwrap()),
+    )
+    .unwrap();
+    let out = go();
+    assert!(out.contains("(the model changed"), "{out}");
+    // The cached engine claims another device.
+    let key = dir.join("cache/m.fp32.key");
+    let k = std::fs::read_to_string(&key).unwrap();
+    let device = k
+        .lines()
+        .find(|l| l.starts_with("device="))
+        .unwrap()
+        .to_string();
+    std::fs::write(&key, k.replace(&device, "device=cpu riscv64 simd=portable")).unwrap();
+    let out = go();
+    assert!(
+        out.contains("(the device changed (built for cpu riscv64"),
+        "{out}"
+    );
+    assert!(go().contains("using cached engine"));
+}
+
+#[test]
+fn flags_override_the_config_file() {
+    let dir = scratch("override");
+    let cfg = config(&dir, "");
+    let d = Daemon::start(&dir, &cfg, &["--width", "160", "--height", "96"], &[]);
+    let c = Client::connect_with_timeout(&d.socket, Duration::from_secs(30)).unwrap();
+    if !camera().1 {
+        assert_eq!(
+            (c.hello().source_width, c.hello().source_height),
+            (160, 96),
+            "the file said 320x240"
+        );
+    }
+}
