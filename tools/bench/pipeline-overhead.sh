@@ -16,6 +16,7 @@ cat > "$work/c.yaml" <<YAML
 model: $PWD/$cfg
 weights: random:1
 cache_dir: $work/cache
+threads: ${THREADS:-0}
 camera:
   device: synthetic:shapes:1
   width: 1280
