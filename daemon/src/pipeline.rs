@@ -9,7 +9,6 @@ use crate::frame::PixelFormat;
 use crate::publish::Publisher;
 use crate::slot::{FrameBuf, LatestFrame, Take};
 use crate::stats::Stats;
-use edge_engine::graph::Shape;
 use edge_engine::yolo::{DecodeParams, Detections, Postprocessor};
 use edge_engine::{Context, Engine};
 use edge_infer_protocol as proto;
@@ -204,21 +203,6 @@ pub fn inference_loop(
     initial: StreamInfo,
 ) {
     let meta = inf.engine.meta().clone();
-    let graph = inf.engine.graph().clone();
-    let heads: Vec<(usize, Shape)> = meta
-        .heads
-        .iter()
-        .map(|h| {
-            (
-                graph
-                    .outputs
-                    .iter()
-                    .position(|&t| t == h.tensor)
-                    .unwrap_or(0),
-                graph.shape(h.tensor),
-            )
-        })
-        .collect();
     let mut front = FrameBuf::with_capacity(frame_bytes(&initial));
     let mut converter: Option<Converter> = None;
     let mut post = Postprocessor::new(8192);
@@ -269,13 +253,7 @@ pub fn inference_loop(
         }
         let engine_ns = monotonic_ns().saturating_sub(t0);
         shared.stats.engine_ns.fetch_add(engine_ns, Relaxed);
-        post.run(
-            &meta,
-            |i| (ctx.output(heads[i].0), heads[i].1),
-            &conv.letterbox,
-            &params,
-            &mut dets,
-        );
+        post.run(&meta, |i| ctx.head(i), &conv.letterbox, &params, &mut dets);
         let now = monotonic_ns();
         let info = proto::FrameInfo {
             sequence: frame.sequence,

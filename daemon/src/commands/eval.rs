@@ -3,7 +3,6 @@
 
 use super::open_engine;
 use crate::cli::EvalArgs;
-use edge_engine::graph::Shape;
 use edge_engine::yolo::{DecodeParams, Detections, Postprocessor};
 use edge_engine::{Error, Result};
 use edge_infer::convert::Converter;
@@ -13,23 +12,8 @@ use edge_infer::metrics::{self, Gt, Pred};
 pub fn run(a: &EvalArgs) -> Result<()> {
     let engine = open_engine(&a.engine)?;
     let meta = engine.meta().clone();
-    let graph = engine.graph().clone();
     let samples = edge_infer::dataset::load(&a.dataset)?;
     let mut ctx = engine.context(a.engine.threads)?;
-    let heads: Vec<(usize, Shape)> = meta
-        .heads
-        .iter()
-        .map(|h| {
-            (
-                graph
-                    .outputs
-                    .iter()
-                    .position(|&t| t == h.tensor)
-                    .unwrap_or(0),
-                graph.shape(h.tensor),
-            )
-        })
-        .collect();
     let params = DecodeParams {
         conf_threshold: a.conf,
         iou_threshold: a.iou,
@@ -66,13 +50,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         conv.fill(&frame, ctx.input_mut())
             .map_err(|e| Error::Input(format!("{}: {e}", s.image.display())))?;
         ctx.infer()?;
-        post.run(
-            &meta,
-            |k| (ctx.output(heads[k].0), heads[k].1),
-            &conv.letterbox,
-            &params,
-            &mut dets,
-        );
+        post.run(&meta, |k| ctx.head(k), &conv.letterbox, &params, &mut dets);
         preds.extend(dets.iter().map(|d| Pred {
             image: i,
             class: d.class as usize,

@@ -66,25 +66,8 @@ pub fn run(a: &InferArgs) -> Result<()> {
         ..DecodeParams::default()
     };
     let mut dets = Detections::new();
-    let heads: Vec<(usize, Shape)> = meta
-        .heads
-        .iter()
-        .map(|h| {
-            let i = graph
-                .outputs
-                .iter()
-                .position(|&t| t == h.tensor)
-                .unwrap_or(0);
-            (i, graph.shape(h.tensor))
-        })
-        .collect();
-    Postprocessor::new(4096).run(
-        &meta,
-        |i| (ctx.output(heads[i].0), heads[i].1),
-        &letterbox,
-        &params,
-        &mut dets,
-    );
+
+    Postprocessor::new(4096).run(&meta, |i| ctx.head(i), &letterbox, &params, &mut dets);
     if a.json {
         let list: Vec<_> = dets
             .iter()

@@ -154,6 +154,13 @@ impl CpuContext {
         self.tensor(self.engine.graph.outputs[i])
     }
 
+    /// YOLO head `i` of the model (NHWC) with its shape, after `infer`.
+    pub fn head(&self, i: usize) -> (&[f32], crate::graph::Shape) {
+        let graph = &self.engine.graph;
+        let t = graph.meta.heads[i].tensor;
+        (self.tensor(t), graph.shape(t))
+    }
+
     /// Runs `f` on this context's worker pool. A caller that runs many frames inside one
     /// `run` hands work to the workers without any allocation at all (entering the pool from
     /// outside queues a job, which allocates now and then).
