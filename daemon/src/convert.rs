@@ -212,48 +212,51 @@ impl Converter {
 
     /// Bilinear letterbox over a source given as `pixel(x, y) -> [r, g, b]` in 0..=255.
     #[inline(always)]
-    fn letterbox_into(&self, dst: &mut [f32], pixel: impl Fn(usize, usize) -> [f32; 3]) {
-        for (y, row) in dst
-            .chunks_exact_mut(self.net_w * 3)
-            .take(self.net_h)
+    /// Rows go to the current rayon pool: the engine's workers, when called inside
+    /// `Context::run`, which is where the daemon converts.
+    fn letterbox_into(&self, dst: &mut [f32], pixel: impl Fn(usize, usize) -> [f32; 3] + Sync) {
+        use rayon::prelude::*;
+        let rows = self.net_h * self.net_w * 3;
+        dst[..rows]
+            .par_chunks_mut(self.net_w * 3)
             .enumerate()
-        {
-            let Some(ty) = self.rows[y] else {
-                row.fill(self.pad);
-                continue;
-            };
-            for (x, px) in row.chunks_exact_mut(3).enumerate() {
-                let Some(tx) = self.cols[x] else {
-                    px.fill(self.pad);
-                    continue;
+            .for_each(|(y, row)| {
+                let Some(ty) = self.rows[y] else {
+                    row.fill(self.pad);
+                    return;
                 };
-                let (x0, x1, y0, y1) = (
-                    tx.lo as usize,
-                    tx.hi as usize,
-                    ty.lo as usize,
-                    ty.hi as usize,
-                );
-                let (a, b, c, d) = (pixel(x0, y0), pixel(x1, y0), pixel(x0, y1), pixel(x1, y1));
-                for k in 0..3 {
-                    let top = a[k] + (b[k] - a[k]) * tx.w;
-                    let bottom = c[k] + (d[k] - c[k]) * tx.w;
-                    px[k] = (top + (bottom - top) * ty.w) * self.scale[k] + self.offset[k];
+                for (x, px) in row.chunks_exact_mut(3).enumerate() {
+                    let Some(tx) = self.cols[x] else {
+                        px.fill(self.pad);
+                        continue;
+                    };
+                    let (x0, x1, y0, y1) = (
+                        tx.lo as usize,
+                        tx.hi as usize,
+                        ty.lo as usize,
+                        ty.hi as usize,
+                    );
+                    let (a, b, c, d) = (pixel(x0, y0), pixel(x1, y0), pixel(x0, y1), pixel(x1, y1));
+                    for k in 0..3 {
+                        let top = a[k] + (b[k] - a[k]) * tx.w;
+                        let bottom = c[k] + (d[k] - c[k]) * tx.w;
+                        px[k] = (top + (bottom - top) * ty.w) * self.scale[k] + self.offset[k];
+                    }
                 }
-            }
-        }
+            });
     }
 }
 
 /// What to do with a frame's pixels, given a reader for its format; generic so each format's
 /// reader is inlined into each loop.
 trait Sink {
-    fn run(self, conv: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3]);
+    fn run(self, conv: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3] + Sync);
 }
 
 struct Letterboxed<'a>(&'a mut [f32]);
 
 impl Sink for Letterboxed<'_> {
-    fn run(self, conv: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3]) {
+    fn run(self, conv: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3] + Sync) {
         conv.letterbox_into(self.0, pixel)
     }
 }
@@ -265,7 +268,7 @@ struct FullSize<'a> {
 }
 
 impl Sink for FullSize<'_> {
-    fn run(self, _: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3]) {
+    fn run(self, _: &Converter, pixel: impl Fn(usize, usize) -> [f32; 3] + Sync) {
         for (i, px) in self
             .dst
             .chunks_exact_mut(3)
