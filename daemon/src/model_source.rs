@@ -8,11 +8,12 @@ use edge_engine::plan::Precision;
 use edge_engine::{Device, Engine, Error, Result};
 use std::path::{Path, PathBuf};
 
-/// The built-in model: runs with no files at all (until the trained demo model lands, the
-/// YOLOv3-tiny architecture with seeded random weights).
-pub const BUILTIN_CFG: &str = include_str!("../../models/yolov3-tiny.cfg");
-pub const BUILTIN_NAMES: &str = include_str!("../../configs/coco.names");
-pub const BUILTIN_NAME: &str = "builtin-yolov3-tiny";
+/// The built-in model, so the daemon runs with no files at all: the demo detector for the
+/// synthetic camera's shapes (models/shapes, trained by tools/train).
+pub const BUILTIN_CFG: &str = include_str!("../../models/shapes/shapes.cfg");
+pub const BUILTIN_WEIGHTS: &[u8] = include_bytes!("../../models/shapes/shapes.weights");
+pub const BUILTIN_NAMES: &str = include_str!("../../models/shapes/shapes.names");
+pub const BUILTIN_NAME: &str = "builtin-shapes";
 
 pub enum ModelSource {
     Engine(PathBuf),
@@ -81,6 +82,7 @@ pub fn open(
         ModelSource::Builtin => {
             let mut hash = Fnv::default();
             hash.update(BUILTIN_CFG.as_bytes());
+            hash.update(BUILTIN_WEIGHTS);
             hash.update(BUILTIN_NAMES.as_bytes());
             let cached = cache::engine(
                 cache_dir,
@@ -89,13 +91,10 @@ pub fn open(
                 precision,
                 device,
                 || {
-                    let model = darknet::parse_cfg(
-                        "<built-in yolov3-tiny.cfg>",
-                        BUILTIN_NAME,
-                        BUILTIN_CFG,
-                        None,
-                    )?;
-                    let params = darknet::weights::random(&model, 0);
+                    let model =
+                        darknet::parse_cfg("<built-in shapes.cfg>", "shapes", BUILTIN_CFG, None)?;
+                    let params =
+                        darknet::weights::parse(&model, "<built-in shapes.weights>", BUILTIN_WEIGHTS)?;
                     let mut graph = model.with_params(&params)?;
                     set_names(&mut graph, names_from(BUILTIN_NAMES), None)?;
                     Ok(graph)
