@@ -1,5 +1,5 @@
-//! The same scenes through the daemon (synthetic camera -> pipeline -> stdout/socket) and
-//! through `edge-infer eval` (PNG files -> engine) give the same detections.
+//! The same scenes through the daemon (synthetic camera -> pipeline -> stdout) and through
+//! `edge-infer eval` (PNG files -> engine) give the same detections, with the demo model.
 
 use hil_tests::*;
 use std::time::Duration;
@@ -19,12 +19,13 @@ fn daemon_and_eval_agree_frame_by_frame() {
             "--seed",
             "77",
             "--size",
-            "96x96",
+            "320x320",
         ],
         Duration::from_secs(60),
     );
     assert!(status.success(), "{out}");
-    let model = repo("engine/tests/fixtures/allops.cfg");
+    let model = repo("models/shapes/shapes.cfg");
+    let weights = repo("models/shapes/shapes.weights");
     let dump = dir.join("eval.json");
     let (status, out) = run(
         &[
@@ -32,7 +33,7 @@ fn daemon_and_eval_agree_frame_by_frame() {
             "--model",
             model.to_str().unwrap(),
             "--weights",
-            "random:1",
+            weights.to_str().unwrap(),
             "--dataset",
             data.to_str().unwrap(),
             "--conf",
@@ -49,11 +50,16 @@ fn daemon_and_eval_agree_frame_by_frame() {
         json_detections(&std::fs::read_to_string(&dump).unwrap());
 
     let cfg = config(&dir, "");
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let first = text.lines().next().unwrap().to_string();
+    let text = text
+        .replace(&first, &format!("model: {}", model.display()))
+        .replace(
+            "weights: random:1",
+            &format!("weights: {}", weights.display()),
+        )
         .replace("synthetic:shapes:5", "synthetic:scenes:77")
-        .replace("width: 320", "width: 96")
-        .replace("height: 240", "height: 96\n  format: rgb24")
+        .replace("height: 240", "height: 320\n  format: rgb24")
         .replace("fps: 30", "fps: 4");
     std::fs::write(&cfg, text).unwrap();
     let (status, out) = run(
@@ -120,6 +126,11 @@ fn daemon_and_eval_agree_frame_by_frame() {
         compared += 1;
     }
     assert!(compared >= 6, "only {compared} frames compared:\n{out}");
+    assert!(
+        eval.len() >= 12,
+        "the demo model should find the shapes: {} detections",
+        eval.len()
+    );
 }
 
 fn field(line: &str, key: &str) -> u64 {
