@@ -126,6 +126,47 @@ fn daemon_and_eval_agree_frame_by_frame() {
         compared += 1;
     }
     assert!(compared >= 6, "only {compared} frames compared:\n{out}");
+
+    // And through the socket, as a client sees them.
+    let d = Daemon::start(&dir, &cfg, &[], &[]);
+    let mut client =
+        edge_infer_protocol::Client::connect_with_timeout(&d.socket, Duration::from_secs(30))
+            .unwrap();
+    let mut over_socket = 0;
+    for _ in 0..40 {
+        let m = client.next().unwrap();
+        let seq = m.frame.sequence;
+        if seq >= 12 {
+            break;
+        }
+        let theirs: Vec<_> = eval.iter().filter(|e| e.0 == seq).collect();
+        assert_eq!(
+            m.detections.len(),
+            theirs.len(),
+            "frame {seq} over the socket"
+        );
+        for (o, t) in m.detections.iter().zip(&theirs) {
+            assert_eq!(o.class as u64, t.1);
+            assert!(
+                (o.score as f64 - t.2).abs() < 1e-5,
+                "frame {seq}: score {} vs {}",
+                o.score,
+                t.2
+            );
+            for (k, v) in [o.x1, o.y1, o.x2, o.y2].into_iter().enumerate() {
+                assert!(
+                    (v as f64 - t.3[k]).abs() < 1e-3,
+                    "frame {seq}: box {o:?} vs {:?}",
+                    t.3
+                );
+            }
+        }
+        over_socket += 1;
+    }
+    assert!(
+        over_socket >= 3,
+        "only {over_socket} frames compared over the socket"
+    );
     assert!(
         eval.len() >= 12,
         "the demo model should find the shapes: {} detections",
