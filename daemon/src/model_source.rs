@@ -93,8 +93,11 @@ pub fn open(
                 || {
                     let model =
                         darknet::parse_cfg("<built-in shapes.cfg>", "shapes", BUILTIN_CFG, None)?;
-                    let params =
-                        darknet::weights::parse(&model, "<built-in shapes.weights>", BUILTIN_WEIGHTS)?;
+                    let params = darknet::weights::parse(
+                        &model,
+                        "<built-in shapes.weights>",
+                        BUILTIN_WEIGHTS,
+                    )?;
                     let mut graph = model.with_params(&params)?;
                     set_names(&mut graph, names_from(BUILTIN_NAMES), None)?;
                     Ok(graph)
