@@ -1,0 +1,28 @@
+//! Plan bytes, little-endian throughout:
+//!
+//! ```text
+//! 0   "EDGEPLAN"          magic
+//! 8   u32                 format version
+//! 12  u64                 total file length (so truncation is told apart from corruption)
+//! 20  u64                 byte offset of the weights (a multiple of 64)
+//! 28  u64                 number of weight floats
+//! 36  body                producer, fingerprint, precision, bindings, model metadata,
+//!                         graph (ops refer to weight ranges), tactics
+//!     zero padding        up to the weights offset
+//!     f32[]               weights: every parameter array, each starting 64-byte aligned
+//! end-4 u32               CRC-32 of every byte before it
+//! ```
+//! Strings are u32 length + UTF-8; lists are u32 count + items.
+
+mod read;
+mod write;
+
+pub use read::from_bytes;
+pub use write::to_bytes;
+
+pub const MAGIC: &[u8; 8] = b"EDGEPLAN";
+pub const VERSION: u32 = 1;
+const ALIGN: usize = 64;
+const HEADER: usize = 36;
+/// Limit on any count or size read from a plan, so corrupt numbers cannot exhaust memory.
+const MAX_ITEMS: usize = 1 << 28;
