@@ -30,7 +30,7 @@ impl Engine {
             }
             .into());
         };
-        let cpu = Arc::new(CpuEngine::new(plan.graph.clone(), isa));
+        let cpu = Arc::new(CpuEngine::new(plan.graph.clone(), isa)?);
         Ok(Engine {
             plan: Arc::new(plan),
             cpu,

@@ -16,6 +16,9 @@ use isa::Isa;
 use ops::In;
 use std::sync::Arc;
 
+/// 4 GiB of f32 activations: far above any detector, well below what would abort.
+const MAX_ARENA_FLOATS: usize = 1 << 30;
+
 enum Kernel {
     Conv {
         packed: PackedConv,
@@ -37,9 +40,17 @@ pub struct CpuEngine {
 }
 
 impl CpuEngine {
-    /// Prepares a validated graph for `isa`.
-    pub fn new(graph: Graph, isa: Isa) -> CpuEngine {
+    /// Prepares a validated graph for `isa`. Refuses graphs whose activations would not fit
+    /// in memory (a plan is untrusted input: its shapes must not make us abort on allocation).
+    pub fn new(graph: Graph, isa: Isa) -> Result<CpuEngine> {
         let memory = memory::plan(&graph);
+        if memory.arena_len > MAX_ARENA_FLOATS {
+            return Err(Error::Unsupported(format!(
+                "the network needs {:.1} GiB of activations; the limit is {} GiB",
+                memory.arena_len as f64 * 4.0 / (1u64 << 30) as f64,
+                MAX_ARENA_FLOATS * 4 >> 30
+            )));
+        }
         let kernels = graph
             .nodes
             .iter()
@@ -80,12 +91,12 @@ impl CpuEngine {
                 _ => Kernel::Direct,
             })
             .collect();
-        CpuEngine {
+        Ok(CpuEngine {
             graph,
             memory,
             kernels,
             isa,
-        }
+        })
     }
 
     pub fn graph(&self) -> &Graph {
