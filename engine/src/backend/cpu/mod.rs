@@ -48,7 +48,7 @@ impl CpuEngine {
             return Err(Error::Unsupported(format!(
                 "the network needs {:.1} GiB of activations; the limit is {} GiB",
                 memory.arena_len as f64 * 4.0 / (1u64 << 30) as f64,
-                MAX_ARENA_FLOATS * 4 >> 30
+                (MAX_ARENA_FLOATS * 4) >> 30
             )));
         }
         let kernels = graph
