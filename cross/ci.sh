@@ -207,11 +207,13 @@ for deb in "$out"/edge-infer_*_arm64.deb "$out"/edge-infer_*_amd64.deb; do
   esac
   grep -qx /etc/edge-infer/edge-infer.yaml "$x/DEBIAN/conffiles" || fail "the config is not a conffile"
   echo "conffiles: $(cat "$x/DEBIAN/conffiles")"
+  for script in postinst prerm postrm; do sh -n "$x/DEBIAN/$script" || fail "$script: syntax"; done
   # postinst: user, directories, daemon-reload; never enables or starts the service.
   for want in 'systemd-sysusers' 'systemd-tmpfiles --create' 'daemon-reload'; do
     grep -q -- "$want" "$x/DEBIAN/postinst" || fail "postinst lacks $want"
   done
-  if grep -nE 'deb-systemd-invoke +(start|restart)|systemctl .*(enable|start)' "$x/DEBIAN/postinst"; then
+  if grep -vE '^[[:space:]]*#' "$x/DEBIAN/postinst" \
+      | grep -E 'deb-systemd-invoke +(start|restart)|systemctl .*(enable|start)'; then
     fail "postinst enables or starts the service"
   fi
   # The only `enable` allowed: re-creating the links of a unit the admin had enabled, on upgrade.
@@ -219,6 +221,36 @@ for deb in "$out"/edge-infer_*_arm64.deb "$out"/edge-infer_*_amd64.deb; do
        END { exit bad }' "$x/DEBIAN/postinst" || fail "postinst enables the unit unconditionally"
   rm -rf "$x"
 done
+
+step "install, upgrade, remove, purge in a scratch root (dpkg --root, scripts run chrootless)"
+# The maintainer scripts for real, without touching this machine: dpkg runs them with DPKG_ROOT
+# set, and systemd-sysusers and deb-systemd-helper honour it. (Dependencies are not in the
+# scratch root, hence --force-depends; tmpfiles and daemon-reload need a running systemd.)
+sr=$CARGO_TARGET_DIR/debroot
+rm -rf "$sr"; mkdir -p "$sr/var/lib/dpkg/info" "$sr/var/lib/dpkg/updates" "$sr/etc"
+touch "$sr/var/lib/dpkg/status" "$sr/var/lib/dpkg/available"
+printf 'root:x:0:0:root:/root:/bin/sh\n' > "$sr/etc/passwd"
+printf 'root:x:0:\nvideo:x:44:\n' > "$sr/etc/group"
+sdpkg() {
+  local o rc=0
+  o=$(dpkg --root="$sr" --force-script-chrootless --force-depends --log=/dev/null "$@" 2>&1) || rc=$?
+  grep -vE '^ |depends on|dependency problems' <<<"$o" || true
+  [ "$rc" = 0 ] || fail "dpkg $*: exit $rc"
+}
+deb=$(ls "$out"/edge-infer_*_amd64.deb)
+sdpkg -i "$deb"
+grep -q '^edge-infer:x:[0-9]*:[0-9]*:.*:/var/lib/edge-infer:/usr/sbin/nologin$' "$sr/etc/passwd" \
+  || fail "postinst created no edge-infer user"
+grep -qE '^video:.*edge-infer' "$sr/etc/group" && grep -qE '^render:.*edge-infer' "$sr/etc/group" \
+  || fail "edge-infer is not in the video and render groups"
+[ -z "$(find "$sr/etc/systemd" -name 'edge-infer.service' 2>/dev/null)" ] || fail "the unit got enabled"
+dpkg-query --root="$sr" -W -f='${Status}\n' edge-infer | grep -qx 'install ok installed' || fail "not configured"
+sdpkg -i "$deb"                                                   # upgrade (same version)
+sdpkg -r edge-infer
+[ -f "$sr/etc/edge-infer/edge-infer.yaml" ] && [ ! -e "$sr/usr/bin/edge-infer" ] || fail "remove: wrong files left"
+sdpkg -P edge-infer
+[ ! -e "$sr/etc/edge-infer/edge-infer.yaml" ] || fail "purge left the config"
+echo "installed (user $(grep '^edge-infer:' "$sr/etc/passwd" | cut -d: -f1,3,4,6,7)), upgraded, removed, purged"
 
 step "done: $(stat -c %s "$bin")-byte aarch64 binary; packages in $out"
 ls -l "$out"/edge-infer_*.deb
