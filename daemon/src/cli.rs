@@ -238,6 +238,12 @@ pub struct EngineArgs {
     /// CPU worker threads (0: one per core)
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// With --model: where the engine runs
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: Device,
+    /// With --model: arithmetic precision
+    #[arg(long, default_value = "fp32", value_name = "fp32|fp16|int8")]
+    pub precision: Precision,
 }
 
 #[derive(Args, Debug)]

@@ -52,7 +52,8 @@ pub fn engine_exit(e: &edge_engine::Error) -> u8 {
             source: PlanError::WrongDevice { .. },
             ..
         }
-        | E::Unsupported(_) => EX_UNAVAILABLE,
+        | E::Unsupported(_)
+        | E::Device(_) => EX_UNAVAILABLE,
         _ => EX_DATAERR,
     }
 }

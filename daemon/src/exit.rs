@@ -18,7 +18,7 @@ pub fn code(e: &Error) -> u8 {
             source: PlanError::WrongDevice { .. },
             ..
         } => UNAVAILABLE,
-        Error::Unsupported(_) => UNAVAILABLE,
+        Error::Unsupported(_) | Error::Device(_) => UNAVAILABLE,
         Error::Cfg { .. }
         | Error::Weights { .. }
         | Error::Plan(_)

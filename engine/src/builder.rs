@@ -3,10 +3,12 @@
 
 use crate::backend::cpu::gemm::{tile, Patches};
 use crate::backend::cpu::isa::Isa;
+use crate::backend::cuda;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::optimize::Pass;
 use crate::plan::{Binding, DType, Fingerprint, Plan, Precision, Tactic};
+use std::path::PathBuf;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {
@@ -36,6 +38,8 @@ pub struct Builder {
     pub precision: Precision,
     /// Optimizer passes to run, in order (all of them unless a test says otherwise).
     pub passes: Vec<Pass>,
+    /// NVRTC library file for CUDA builds (default: found by soname or `$EDGE_INFER_NVRTC`).
+    pub nvrtc: Option<PathBuf>,
 }
 
 impl Default for Builder {
@@ -44,6 +48,7 @@ impl Default for Builder {
             device: Device::Cpu,
             precision: Precision::Fp32,
             passes: Pass::ALL.to_vec(),
+            nvrtc: None,
         }
     }
 }
@@ -52,24 +57,31 @@ impl Default for Builder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
     Optimize,
+    /// NVRTC compiling the kernels for the GPU.
+    Compile,
     Tactics,
+    /// Timing candidate kernels of conv `done` of `total`.
+    Tune {
+        done: usize,
+        total: usize,
+    },
     Done,
 }
 
 impl Builder {
     pub fn build(&self, mut graph: Graph, progress: &mut dyn FnMut(Step)) -> Result<Plan> {
-        match self.device {
-            Device::Cpu => {}
-            Device::Cuda(_) => {
-                return Err(Error::Unsupported(
-                    "this edge-infer has no CUDA backend yet; build with --device cpu".into(),
-                ))
-            }
-        }
-        if self.precision != Precision::Fp32 {
+        let supported = match self.device {
+            Device::Cpu => self.precision == Precision::Fp32,
+            Device::Cuda(_) => self.precision != Precision::Int8,
+        };
+        if !supported {
             return Err(Error::Unsupported(format!(
-                "the CPU backend runs fp32 only, not {}",
-                self.precision.name()
+                "{} engines are not supported on {}: the CPU backend runs fp32, CUDA fp32 and fp16",
+                self.precision.name(),
+                match self.device {
+                    Device::Cpu => "the CPU",
+                    Device::Cuda(_) => "CUDA",
+                }
             )));
         }
         graph.validate().map_err(Error::Graph)?;
@@ -78,6 +90,9 @@ impl Builder {
             pass.run(&mut graph);
         }
         graph.validate().map_err(Error::Graph)?;
+        if let Device::Cuda(ordinal) = self.device {
+            return self.build_cuda(graph, ordinal, progress);
+        }
         progress(Step::Tactics);
         let isa = Isa::detect();
         let tactics = graph
@@ -101,6 +116,12 @@ impl Builder {
                 _ => None,
             })
             .collect();
+        progress(Step::Done);
+        Ok(self.plan(graph, Fingerprint::cpu(isa), tactics))
+    }
+
+    /// A plan with these choices; the bindings are f32 NHWC whatever the precision inside.
+    fn plan(&self, graph: Graph, fingerprint: Fingerprint, tactics: Vec<Tactic>) -> Plan {
         let binding = |name: String, t: usize| {
             let s = graph.shape(t);
             Binding {
@@ -117,15 +138,32 @@ impl Builder {
             .enumerate()
             .map(|(i, &t)| binding(format!("head{i}"), t))
             .collect();
-        progress(Step::Done);
-        Ok(Plan {
+        Plan {
             producer: format!("edge-infer {}", env!("CARGO_PKG_VERSION")),
-            fingerprint: Fingerprint::cpu(isa),
+            fingerprint,
             precision: self.precision,
             inputs,
             outputs,
             graph,
             tactics,
+            device_code: Vec::new(),
+        }
+    }
+
+    fn build_cuda(
+        &self,
+        graph: Graph,
+        ordinal: usize,
+        progress: &mut dyn FnMut(Step),
+    ) -> Result<Plan> {
+        let draft = self.plan(graph, Fingerprint::cpu(Isa::detect()), Vec::new());
+        let built = cuda::tune::build(&draft, ordinal, self.nvrtc.as_deref(), progress)?;
+        progress(Step::Done);
+        Ok(Plan {
+            fingerprint: built.fingerprint,
+            tactics: built.tactics,
+            device_code: built.device_code,
+            ..draft
         })
     }
 }

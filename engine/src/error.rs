@@ -35,6 +35,9 @@ pub enum Error {
     Unsupported(String),
     #[error("{0}")]
     Input(String),
+    /// No usable GPU, or the GPU failed (exit code 69, "unavailable").
+    #[error("{0}")]
+    Device(String),
 }
 
 impl Error {

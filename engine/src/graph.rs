@@ -145,6 +145,26 @@ pub struct BatchNorm {
     pub eps: f32,
 }
 
+impl BatchNorm {
+    /// As `y = x * mul + add` per channel.
+    pub fn scale_shift(&self) -> (Vec<f32>, Vec<f32>) {
+        let mul: Vec<f32> = self
+            .scale
+            .iter()
+            .zip(&self.var)
+            .map(|(s, v)| s / (v + self.eps).sqrt())
+            .collect();
+        let add = self
+            .bias
+            .iter()
+            .zip(&self.mean)
+            .zip(&mul)
+            .map(|((b, m), k)| b - m * k)
+            .collect();
+        (mul, add)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// inputs: `[x]` (plus the residual named in `Conv::residual` once fused)

@@ -3,6 +3,7 @@
 
 mod common;
 use common::*;
+use edge_engine::plan::Precision;
 use edge_engine::yolo::{DecodeParams, Detections, Letterbox, Postprocessor};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -34,29 +35,39 @@ static GLOBAL: Counting = Counting;
 #[test]
 fn a_thousand_frames_allocate_nothing() {
     // Every op kind, views, residuals, two heads; small so the test is quick.
-    let engine = engine(
+    thousand_frames(engine(
         graph("engine/tests/fixtures/allops.cfg", None, 1),
         &edge_engine::optimize::Pass::ALL,
-    );
+    ));
+}
+
+#[test]
+fn a_thousand_cuda_frames_allocate_nothing() {
+    if !gpu_or_skip("a_thousand_cuda_frames_allocate_nothing") {
+        return;
+    }
+    for precision in [Precision::Fp32, Precision::Fp16] {
+        thousand_frames(cuda_engine(
+            graph("engine/tests/fixtures/allops.cfg", None, 1),
+            precision,
+        ));
+    }
+}
+
+fn thousand_frames(engine: edge_engine::Engine) {
     let mut ctx = engine.context(2).unwrap();
     let input = random_input(&engine, 5);
     let meta = engine.meta().clone();
-    let graph = engine.graph().clone();
     let lb = Letterbox::new(640, 480, meta.input.w, meta.input.h, true);
     let params = DecodeParams::default();
+    ctx.set_threshold(params.conf_threshold).unwrap();
     let mut post = Postprocessor::new(4096);
     let mut dets = Detections::new();
     let (allocations, found) = ctx.run(|ctx| {
         let mut frame = |ctx: &mut edge_engine::Context, dets: &mut Detections| {
             ctx.input_mut().copy_from_slice(&input);
             ctx.infer().unwrap();
-            post.run(
-                &meta,
-                |i| (ctx.output(i), graph.shape(graph.outputs[i])),
-                &lb,
-                &params,
-                dets,
-            );
+            ctx.detect(&mut post, &meta, &lb, &params, dets);
         };
         for _ in 0..10 {
             frame(ctx, &mut dets);

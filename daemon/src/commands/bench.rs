@@ -3,6 +3,7 @@
 use super::open_engine;
 use crate::cli::BenchArgs;
 use edge_engine::rng::SplitMix64;
+use edge_engine::yolo::{DecodeParams, Detections, Letterbox, Postprocessor};
 use edge_engine::{Context, Engine, Result};
 use std::time::Instant;
 
@@ -11,16 +12,31 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     let mut ctx = engine.context(a.engine.threads)?;
     let mut rng = SplitMix64::new(1);
     ctx.input_mut().iter_mut().for_each(|v| *v = rng.unit());
+    let meta = engine.meta().clone();
+    let params = DecodeParams::default();
+    ctx.set_threshold(params.conf_threshold)?;
+    let input = engine.graph().shape(engine.graph().input);
+    let lb = Letterbox::new(input.w, input.h, input.w, input.h, true);
+    let mut post = Postprocessor::new(8192);
+    let mut dets = Detections::new();
     let iterations = a.iterations.max(1);
-    let mut times = vec![0f64; iterations];
+    let mut frame = vec![0f64; iterations];
+    let mut network = vec![0f64; iterations];
     let total = ctx.run(|ctx| -> Result<f64> {
         for _ in 0..a.warmup {
             ctx.infer()?;
+            ctx.infer_network()?;
+        }
+        for t in network.iter_mut() {
+            let s = Instant::now();
+            ctx.infer_network()?;
+            *t = s.elapsed().as_secs_f64() * 1e3;
         }
         let start = Instant::now();
-        for t in times.iter_mut() {
+        for t in frame.iter_mut() {
             let s = Instant::now();
             ctx.infer()?;
+            ctx.detect(&mut post, &meta, &lb, &params, &mut dets);
             *t = s.elapsed().as_secs_f64() * 1e3;
         }
         Ok(start.elapsed().as_secs_f64())
@@ -28,12 +44,10 @@ pub fn run(a: &BenchArgs) -> Result<()> {
     if a.profile {
         print_profile(&engine, &mut ctx, iterations)?;
     }
-    times.sort_by(f64::total_cmp);
-    let pct = |p: f64| times[((p / 100.0) * (times.len() - 1) as f64).round() as usize];
-    let (median, p99) = (pct(50.0), pct(99.0));
-    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    let frame = Summary::of(frame);
+    let network = Summary::of(network);
     let fps = iterations as f64 / total;
-    let input = engine.graph().shape(engine.graph().input);
+    let gpu_mb = ctx.device_bytes().map(|b| b as f64 / 1048576.0);
     if a.json {
         outln!(
             "{}",
@@ -44,11 +58,14 @@ pub fn run(a: &BenchArgs) -> Result<()> {
                 "precision": engine.plan().precision.name(),
                 "threads": ctx.threads(),
                 "iterations": iterations,
-                "median_ms": median,
-                "p99_ms": p99,
-                "mean_ms": mean,
-                "min_ms": times[0],
+                "median_ms": frame.median,
+                "p99_ms": frame.p99,
+                "mean_ms": frame.mean,
+                "min_ms": frame.min,
+                "network_median_ms": network.median,
+                "network_p99_ms": network.p99,
                 "throughput_fps": fps,
+                "gpu_memory_mib": gpu_mb,
             })
         );
     } else {
@@ -61,12 +78,43 @@ pub fn run(a: &BenchArgs) -> Result<()> {
             engine.plan().precision.name(),
             ctx.threads()
         );
-        outln!(
-            "median {median:.2} ms  p99 {p99:.2} ms  mean {mean:.2} ms  min {:.2} ms  {fps:.1} fps",
-            times[0]
-        );
+        outln!("frame    {frame}  {fps:.1} fps   (input copy + network + decode + NMS)");
+        outln!("network  {network}");
+        if let Some(mb) = gpu_mb {
+            outln!("GPU memory {mb:.1} MiB (weights, activations, buffers)");
+        }
     }
     Ok(())
+}
+
+struct Summary {
+    median: f64,
+    p99: f64,
+    mean: f64,
+    min: f64,
+}
+
+impl Summary {
+    fn of(mut times: Vec<f64>) -> Summary {
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| times[((p / 100.0) * (times.len() - 1) as f64).round() as usize];
+        Summary {
+            median: pct(50.0),
+            p99: pct(99.0),
+            mean: times.iter().sum::<f64>() / times.len() as f64,
+            min: times[0],
+        }
+    }
+}
+
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "median {:.3} ms  p99 {:.3} ms  mean {:.3} ms  min {:.3} ms",
+            self.median, self.p99, self.mean, self.min
+        )
+    }
 }
 
 /// Per-layer mean times over separate profiled runs (timing each layer adds a little).

@@ -46,13 +46,19 @@ pub fn run(a: &InferArgs) -> Result<()> {
             .map_err(|e| Error::Input(format!("{}: {e}", a.input.display())))?;
         conv.letterbox
     };
+    let params = DecodeParams {
+        conf_threshold: a.conf,
+        iou_threshold: a.iou,
+        ..DecodeParams::default()
+    };
+    ctx.set_threshold(params.conf_threshold)?;
     ctx.infer()?;
-    let graph = engine.graph();
     if let Some(dir) = &a.dump_raw {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        for (i, &t) in graph.outputs.iter().enumerate() {
-            let s = graph.shape(t);
-            let nchw = to_nchw(ctx.output(i), s);
+        ctx.fetch_heads()?;
+        for i in 0..meta.heads.len() {
+            let (data, s) = ctx.head(i);
+            let nchw = to_nchw(data, s);
             npy::write(
                 &dir.join(format!("head{i}.npy")),
                 &[1, s.c, s.h, s.w],
@@ -60,14 +66,14 @@ pub fn run(a: &InferArgs) -> Result<()> {
             )?;
         }
     }
-    let params = DecodeParams {
-        conf_threshold: a.conf,
-        iou_threshold: a.iou,
-        ..DecodeParams::default()
-    };
     let mut dets = Detections::new();
-
-    Postprocessor::new(4096).run(&meta, |i| ctx.head(i), &letterbox, &params, &mut dets);
+    ctx.detect(
+        &mut Postprocessor::new(4096),
+        &meta,
+        &letterbox,
+        &params,
+        &mut dets,
+    );
     if a.json {
         let list: Vec<_> = dets
             .iter()

@@ -2,13 +2,23 @@
 
 use crate::cli::InspectArgs;
 use edge_engine::graph::{Activation, Op};
-use edge_engine::{Engine, Result};
+use edge_engine::plan::{format, Precision};
+use edge_engine::{Error, Result};
 
+/// Reads the plan without loading it onto its device: a CUDA engine can be inspected anywhere.
 pub fn run(a: &InspectArgs) -> Result<()> {
-    let engine = Engine::load(&a.engine)?;
-    let plan = engine.plan();
-    let g = engine.graph();
-    let mem = engine.memory();
+    let bytes = std::fs::read(&a.engine).map_err(|e| Error::io(&a.engine, e))?;
+    let plan = format::from_bytes(&bytes).map_err(|source| Error::PlanFile {
+        path: a.engine.clone(),
+        source,
+    })?;
+    let g = &plan.graph;
+    let mem = edge_engine::memory::plan(g);
+    let esize = match plan.precision {
+        Precision::Fp32 => 4.0,
+        Precision::Fp16 => 2.0,
+        Precision::Int8 => 1.0,
+    };
     outln!("engine     {}", a.engine.display());
     outln!("producer   {}", plan.producer);
     outln!("device     {}", plan.fingerprint);
@@ -86,10 +96,16 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     outln!();
     outln!(
         "arena      {:.2} MB (naive sum of activations {:.2} MB, {:.1}x)",
-        mem.arena_len as f64 * 4.0 / 1e6,
-        mem.naive_len as f64 * 4.0 / 1e6,
+        mem.arena_len as f64 * esize / 1e6,
+        mem.naive_len as f64 * esize / 1e6,
         mem.naive_len as f64 / mem.arena_len.max(1) as f64
     );
-    outln!("weights    {:.2} MB", weights as f64 * 4.0 / 1e6);
+    outln!("weights    {:.2} MB", weights as f64 * esize / 1e6);
+    if !plan.device_code.is_empty() {
+        outln!(
+            "kernels    {:.2} MB cubin",
+            plan.device_code.len() as f64 / 1e6
+        );
+    }
     Ok(())
 }

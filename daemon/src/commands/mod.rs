@@ -41,8 +41,12 @@ pub fn build_plan(builder: &Builder, graph: Graph) -> Result<edge_engine::plan::
     builder.build(graph, &mut |step| {
         if show {
             let what = match step {
-                Step::Optimize => format!("[1/2] optimizing {nodes} nodes"),
-                Step::Tactics => "[2/2] choosing kernels".to_string(),
+                Step::Optimize => format!("optimizing {nodes} nodes"),
+                Step::Compile => "compiling kernels for this GPU (NVRTC)".to_string(),
+                Step::Tactics => "choosing kernels".to_string(),
+                Step::Tune { done, total } => {
+                    format!("timing kernels: conv {} of {total}", done + 1)
+                }
                 Step::Done => "done".to_string(),
             };
             eprintln!("{what}");
@@ -66,5 +70,14 @@ pub fn open_engine(a: &EngineArgs) -> Result<Engine> {
         size: a.size,
     };
     let graph = load_model(&model)?;
-    Engine::from_plan(build_plan(&Builder::default(), graph)?)
+    let builder = Builder {
+        device: a.device,
+        precision: a.precision,
+        ..Builder::default()
+    };
+    let gpu = match a.device {
+        edge_engine::Device::Cuda(n) => n,
+        edge_engine::Device::Cpu => 0,
+    };
+    Engine::from_plan_on(build_plan(&builder, graph)?, gpu)
 }

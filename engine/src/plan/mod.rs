@@ -79,6 +79,8 @@ pub struct Plan {
     pub outputs: Vec<Binding>,
     pub graph: Graph,
     pub tactics: Vec<Tactic>,
+    /// Kernels compiled for the plan's GPU (a cubin); empty for the CPU backend.
+    pub device_code: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -41,9 +41,7 @@ impl Postprocessor {
         params: &DecodeParams,
         out: &mut Detections,
     ) {
-        self.candidates.clear();
-        self.overflow = 0;
-        self.floor = 0.0;
+        self.begin();
         let (net_w, net_h) = (meta.input.w as f32, meta.input.h as f32);
         for (i, head) in meta.heads.iter().enumerate() {
             let (data, shape) = heads(i);
@@ -77,6 +75,36 @@ impl Postprocessor {
                 }
             }
         }
+        self.finish(letterbox, params, out);
+    }
+
+    /// NMS over candidates a GPU decoder found (boxes in network-input pixels); `lost`
+    /// counts those it had no room for.
+    pub fn run_candidates(
+        &mut self,
+        candidates: impl IntoIterator<Item = Candidate>,
+        lost: usize,
+        letterbox: &Letterbox,
+        params: &DecodeParams,
+        out: &mut Detections,
+    ) {
+        self.begin();
+        for c in candidates {
+            if c.score >= params.conf_threshold {
+                self.push(c);
+            }
+        }
+        self.overflow += lost;
+        self.finish(letterbox, params, out);
+    }
+
+    fn begin(&mut self) {
+        self.candidates.clear();
+        self.overflow = 0;
+        self.floor = 0.0;
+    }
+
+    fn finish(&mut self, letterbox: &Letterbox, params: &DecodeParams, out: &mut Detections) {
         out.clear();
         let max = params.max_detections.min(MAX_DETECTIONS);
         nms(&mut self.candidates, params.iou_threshold, max, |c| {

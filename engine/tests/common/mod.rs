@@ -4,11 +4,18 @@
 use edge_engine::graph::Graph;
 use edge_engine::import::darknet::{self, weights};
 use edge_engine::optimize::Pass;
-use edge_engine::{npy, Builder, Engine};
+use edge_engine::plan::Precision;
+use edge_engine::{npy, Builder, Device, Engine};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// A path in the repository; `$EDGE_INFER_REPO` names it where the test executable was built
+/// elsewhere (scripts/gpu-check.sh runs them on a GPU host).
 pub fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    match std::env::var_os("EDGE_INFER_REPO") {
+        Some(root) => PathBuf::from(root).join(path),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path),
+    }
 }
 
 /// A Darknet cfg from the repo with seeded random weights.
@@ -27,13 +34,45 @@ pub fn engine(graph: Graph, passes: &[Pass]) -> Engine {
     Engine::from_plan(builder.build(graph, &mut |_| {}).expect("builds")).expect("loads")
 }
 
-/// Runs one input (NHWC) and returns every output (NHWC).
+/// The trained demo model (models/shapes) with its real weights.
+pub fn demo_graph() -> Graph {
+    let model = darknet::load_cfg(&repo("models/shapes/shapes.cfg"), None).expect("cfg imports");
+    let bytes = std::fs::read(repo("models/shapes/shapes.weights")).expect("weights read");
+    let params = weights::parse(&model, "shapes.weights", &bytes).expect("weights parse");
+    model.with_params(&params).expect("weights fit")
+}
+
+/// Whether GPU 0 can be opened; if not, says so on the terminal (past libtest's capture) so
+/// a run without a GPU shows what it did not test.
+pub fn gpu_or_skip(test: &str) -> bool {
+    match edge_engine::backend::cuda::Gpu::open(0) {
+        Ok(_) => true,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "skipped: no CUDA device ({e}) [{test}]");
+            false
+        }
+    }
+}
+
+/// Builds for GPU 0 at `precision` (every pass) and loads the engine.
+pub fn cuda_engine(graph: Graph, precision: Precision) -> Engine {
+    let builder = Builder {
+        device: Device::Cuda(0),
+        precision,
+        ..Builder::default()
+    };
+    Engine::from_plan(builder.build(graph, &mut |_| {}).expect("builds for CUDA")).expect("loads")
+}
+
+/// Runs one input (NHWC) and returns every output (the YOLO heads, NHWC).
 pub fn run(engine: &Engine, input: &[f32]) -> Vec<Vec<f32>> {
     let mut ctx = engine.context(2).expect("context");
     ctx.input_mut().copy_from_slice(input);
     ctx.infer().expect("infer");
-    (0..engine.graph().outputs.len())
-        .map(|i| ctx.output(i).to_vec())
+    ctx.fetch_heads().expect("heads");
+    assert_eq!(engine.graph().outputs.len(), engine.meta().heads.len());
+    (0..engine.meta().heads.len())
+        .map(|i| ctx.head(i).0.to_vec())
         .collect()
 }
 

@@ -73,19 +73,7 @@ impl CpuEngine {
                     }
                 }
                 Op::BatchNorm(bn) => {
-                    let mul: Vec<f32> = bn
-                        .scale
-                        .iter()
-                        .zip(&bn.var)
-                        .map(|(s, v)| s / (v + bn.eps).sqrt())
-                        .collect();
-                    let add = bn
-                        .bias
-                        .iter()
-                        .zip(&bn.mean)
-                        .zip(&mul)
-                        .map(|((b, m), k)| b - m * k)
-                        .collect();
+                    let (mul, add) = bn.scale_shift();
                     Kernel::ScaleShift { mul, add }
                 }
                 _ => Kernel::Direct,
@@ -147,6 +135,11 @@ impl CpuContext {
         self.pool.current_num_threads()
     }
 
+    /// The worker pool, for callers that run whole frame loops inside it.
+    pub fn pool(&self) -> Arc<rayon::ThreadPool> {
+        Arc::clone(&self.pool)
+    }
+
     fn tensor(&self, t: usize) -> &[f32] {
         let p = self.engine.memory.placements[t];
         &self.arena.as_slice()[p.offset..p.offset + self.engine.memory.span(&self.engine.graph, t)]
@@ -158,11 +151,6 @@ impl CpuContext {
         let p = self.engine.memory.placements[t];
         let len = self.engine.graph.shape(t).len();
         &mut self.arena.as_mut_slice()[p.offset..p.offset + len]
-    }
-
-    /// Graph output `i` (NHWC, contiguous) after `infer`.
-    pub fn output(&self, i: usize) -> &[f32] {
-        self.tensor(self.engine.graph.outputs[i])
     }
 
     /// YOLO head `i` of the model (NHWC) with its shape, after `infer`.

@@ -7,7 +7,8 @@
 //! 20  u64                 byte offset of the weights (a multiple of 64)
 //! 28  u64                 number of weight floats
 //! 36  body                producer, fingerprint, precision, bindings, model metadata,
-//!                         graph (ops refer to weight ranges), tactics
+//!                         graph (ops refer to weight ranges), tactics, device code (the
+//!                         CUDA backend's cubin; empty for the CPU)
 //!     zero padding        up to the weights offset
 //!     f32[]               weights: every parameter array, each starting 64-byte aligned
 //! end-4 u32               CRC-32 of every byte before it
@@ -21,7 +22,7 @@ pub use read::from_bytes;
 pub use write::to_bytes;
 
 pub const MAGIC: &[u8; 8] = b"EDGEPLAN";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const ALIGN: usize = 64;
 const HEADER: usize = 36;
 /// Limit on any count or size read from a plan, so corrupt numbers cannot exhaust memory.

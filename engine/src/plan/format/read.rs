@@ -121,6 +121,8 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
             name: r.str("tactic name")?,
         });
     }
+    let n = r.count("device code", 1)?;
+    let device_code = r.take(n, "device code")?.to_vec();
     Ok(Plan {
         producer,
         fingerprint,
@@ -129,6 +131,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
         outputs,
         graph,
         tactics,
+        device_code,
     })
 }
 

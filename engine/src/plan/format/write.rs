@@ -33,6 +33,8 @@ pub fn to_bytes(plan: &Plan) -> Vec<u8> {
         w.u32(t.node as u32);
         w.str(&t.name);
     }
+    w.u32(plan.device_code.len() as u32);
+    w.buf.extend_from_slice(&plan.device_code);
     while w.buf.len() % ALIGN != 0 {
         w.buf.push(0);
     }

@@ -1,0 +1,92 @@
+// Implicit-GEMM convolution on the CUDA cores, FP32 arithmetic (no TF32): the FP32 plan's
+// tactics, and the FP16 plan's for convs the tensor-core kernel cannot take (3-channel
+// inputs, groups). GEMM view: M = output pixels, N = filters of one group (grid z), K = taps x
+// input channels. Each thread owns a TM x TN block of outputs; tiles of A (patches) and B
+// (weights) go through shared memory BK columns at a time.
+
+template <typename T, int BM, int BN, int TM, int TN>
+__device__ __forceinline__ void conv_simt(const ConvParams& p) {
+    constexpr int NT = (BM / TM) * (BN / TN);
+    constexpr int BK = 16;
+    __shared__ float As[BK][BM];
+    __shared__ __align__(16) float Bs[BK][BN];
+    const T* x = (const T*)p.x;
+    const T* w = (const T*)p.w;
+    const int g = blockIdx.z;
+    const int cin_g = p.cin / p.groups, cout_g = p.cout / p.groups;
+    const int K = p.kh * p.kw * cin_g;
+    const int M = p.out_h * p.out_w;
+    const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
+    const int tid = threadIdx.x;
+    const int tx = tid % (BN / TN), ty = tid / (BN / TN);
+    const int up_h = p.in_h * p.up, up_w = p.in_w * p.up;
+    float acc[TM][TN];
+#pragma unroll
+    for (int i = 0; i < TM; ++i)
+#pragma unroll
+        for (int j = 0; j < TN; ++j) acc[i][j] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += BK) {
+        for (int e = tid; e < BM * BK; e += NT) {
+            const int kk = e % BK, mm = e / BK;
+            const int m = m0 + mm, k = k0 + kk;
+            float v = 0.0f;
+            if (m < M && k < K) {
+                const int tap = k / cin_g, ci = k - tap * cin_g;
+                const int ky = tap / p.kw, kx = tap - ky * p.kw;
+                const int oy = m / p.out_w, ox = m - oy * p.out_w;
+                const int iy = oy * p.stride - p.pad + ky, ix = ox * p.stride - p.pad + kx;
+                if (iy >= 0 && iy < up_h && ix >= 0 && ix < up_w) {
+                    const i64 pix = (i64)(iy / p.up) * p.in_w + ix / p.up;
+                    v = ldf(x + pix * p.in_stride + g * cin_g + ci);
+                }
+            }
+            As[kk][mm] = v;
+        }
+        for (int e = tid; e < BN * BK; e += NT) {
+            const int kk = e % BK, nn = e / BK;
+            const int n = n0 + nn, k = k0 + kk;
+            Bs[kk][nn] = (n < cout_g && k < K) ? ldf(w + (i64)(g * cout_g + n) * K + k) : 0.0f;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int kk = 0; kk < BK; ++kk) {
+            float a[TM], b[TN];
+#pragma unroll
+            for (int i = 0; i < TM; ++i) a[i] = As[kk][ty * TM + i];
+#pragma unroll
+            for (int j = 0; j < TN; ++j) b[j] = Bs[kk][tx * TN + j];
+#pragma unroll
+            for (int i = 0; i < TM; ++i)
+#pragma unroll
+                for (int j = 0; j < TN; ++j) acc[i][j] = fmaf(a[i], b[j], acc[i][j]);
+        }
+        __syncthreads();
+    }
+#pragma unroll
+    for (int i = 0; i < TM; ++i) {
+        const int m = m0 + ty * TM + i;
+        if (m >= M) continue;
+#pragma unroll
+        for (int j = 0; j < TN; ++j) {
+            const int n = n0 + tx * TN + j;
+            if (n < cout_g) conv_store<T>(p, m, g * cout_g + n, acc[i][j]);
+        }
+    }
+}
+
+#define CONV_SIMT(NAME, T, BM, BN, TM, TN)                                            \
+    extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN)) NAME(ConvParams p) { \
+        conv_simt<T, BM, BN, TM, TN>(p);                                              \
+    }
+
+// Names: conv_simt_<dtype>_<BM>x<BN>; engine/src/backend/cuda/tactics.rs lists them.
+CONV_SIMT(conv_simt_f32_32x32, float, 32, 32, 2, 2)
+CONV_SIMT(conv_simt_f32_64x32, float, 64, 32, 4, 2)
+CONV_SIMT(conv_simt_f32_64x64, float, 64, 64, 4, 4)
+CONV_SIMT(conv_simt_f32_128x64, float, 128, 64, 8, 4)
+CONV_SIMT(conv_simt_f32_128x128, float, 128, 128, 8, 8)
+CONV_SIMT(conv_simt_f16_32x32, half_t, 32, 32, 2, 2)
+CONV_SIMT(conv_simt_f16_64x32, half_t, 64, 32, 4, 2)
+CONV_SIMT(conv_simt_f16_64x64, half_t, 64, 64, 4, 4)
+CONV_SIMT(conv_simt_f16_128x64, half_t, 128, 64, 8, 4)

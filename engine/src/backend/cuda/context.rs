@@ -1,0 +1,366 @@
+//! Per-stream state of the CUDA backend: every device and pinned buffer, allocated when the
+//! context is made, and the frame recorded once as a CUDA graph (input copy, network, YOLO
+//! decode, candidates to mapped host memory). `infer` is one graph launch and one wait.
+
+use super::device::{driver_error, DeviceBuffer, HostBuffer};
+use super::engine::CudaEngine;
+use super::launch::{Candidate, Launch, Strided, CANDIDATE_HEADER};
+use crate::error::{Error, Result};
+use crate::graph::Shape;
+use cudarc::driver::sys::{self, CUstreamCaptureMode};
+use cudarc::driver::{result, CudaStream};
+use std::sync::Arc;
+
+/// An instantiated CUDA graph (cudarc's CudaGraph is not Send; a context moves to its thread).
+struct Graph {
+    graph: sys::CUgraph,
+    exec: sys::CUgraphExec,
+}
+
+// SAFETY: the handles are only used through `&mut CudaContext`, one thread at a time, as the
+// driver requires for graph objects.
+unsafe impl Send for Graph {}
+
+impl Drop for Graph {
+    fn drop(&mut self) {
+        // SAFETY: both handles were created by `capture` and are destroyed once.
+        unsafe {
+            let _ = result::graph::exec_destroy(self.exec);
+            let _ = result::graph::destroy(self.graph);
+        }
+    }
+}
+
+/// Candidates the GPU decoder keeps per frame; more are counted as overflow.
+pub const CANDIDATE_CAPACITY: usize = 8192;
+
+pub struct CudaContext {
+    // Field order is drop order: the graph before the buffers it uses, the engine last.
+    graph: Option<Graph>,
+    /// The layers alone, for timing the network apart from input and decode.
+    network: Option<Graph>,
+    launches: Vec<Launch>,
+    /// `launches[network]` are the layers'.
+    network_range: std::ops::Range<usize>,
+    arena: DeviceBuffer,
+    workspace: DeviceBuffer,
+    /// The f32 input binding: pinned staging the caller fills, and its device copy.
+    input_host: HostBuffer,
+    input_dev: DeviceBuffer,
+    threshold: f32,
+    threshold_dev: DeviceBuffer,
+    list: DeviceBuffer,
+    candidates: HostBuffer,
+    /// f32 copies of the YOLO heads, filled by `fetch_heads`.
+    heads_dev: Vec<DeviceBuffer>,
+    heads_host: Vec<HostBuffer>,
+    stream: Arc<CudaStream>,
+    engine: Arc<CudaEngine>,
+}
+
+impl CudaContext {
+    pub fn new(engine: Arc<CudaEngine>) -> Result<CudaContext> {
+        let ctx = &engine.gpu.ctx;
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| driver_error("creating a stream", e))?;
+        let g = engine.graph();
+        let mem = engine.memory();
+        let arena = DeviceBuffer::zeroed(ctx, mem.arena_len * engine.element_size())?;
+        let workspace = DeviceBuffer::zeroed(ctx, engine.workspace_floats(None) * 4)?;
+        let input_len = g.shape(g.input).len();
+        let input_host = HostBuffer::zeroed(ctx, input_len * 4)?;
+        let input_dev = DeviceBuffer::zeroed(ctx, input_len * 4)?;
+        let threshold_dev = DeviceBuffer::zeroed(ctx, 4)?;
+        let list_bytes = CANDIDATE_HEADER + CANDIDATE_CAPACITY * std::mem::size_of::<Candidate>();
+        let list = DeviceBuffer::zeroed(ctx, list_bytes)?;
+        // The capacity field, which the kernels read.
+        // SAFETY: the buffer holds the header; synchronous copy of 4 bytes.
+        unsafe { result::memcpy_htod_sync(list.ptr() + 4, &[CANDIDATE_CAPACITY as i32]) }
+            .map_err(|e| driver_error("initializing the candidate list", e))?;
+        let candidates = HostBuffer::zeroed(ctx, list_bytes)?;
+        let mut heads_dev = Vec::new();
+        let mut heads_host = Vec::new();
+        for h in &g.meta.heads {
+            let n = g.shape(h.tensor).len();
+            heads_dev.push(DeviceBuffer::zeroed(ctx, n * 4)?);
+            heads_host.push(HostBuffer::zeroed(ctx, n * 4)?);
+        }
+
+        let mut launches = Vec::new();
+        let a = arena.ptr();
+        let input = g.shape(g.input);
+        let input_ptr = engine.tensor_ptr(a, g.input);
+        if let Some(l) = engine.convert_launch(
+            true,
+            input_dev.ptr(),
+            input_ptr,
+            Strided {
+                pixels: input.pixels() as i32,
+                channels: input.c as i32,
+                x_stride: input.c as i32,
+                y_stride: mem.placements[g.input].pixel_stride as i32,
+            },
+        )? {
+            launches.push(l);
+        }
+        let first_layer = launches.len();
+        for i in 0..g.nodes.len() {
+            engine.node_launches(i, a, workspace.ptr(), None, &mut launches)?;
+        }
+        let network_range = first_layer..launches.len();
+        engine.decode_launches(
+            a,
+            threshold_dev.ptr(),
+            list.ptr(),
+            candidates.device_ptr(),
+            &mut launches,
+        )?;
+        let mut c = CudaContext {
+            graph: None,
+            network: None,
+            launches,
+            network_range,
+            arena,
+            workspace,
+            input_host,
+            input_dev,
+            threshold: 0.25,
+            threshold_dev,
+            list,
+            candidates,
+            heads_dev,
+            heads_host,
+            stream,
+            engine,
+        };
+        c.set_threshold(0.25)?;
+        c.graph = Some(c.capture(true, 0..c.launches.len())?);
+        c.network = Some(c.capture(false, c.network_range.clone())?);
+        Ok(c)
+    }
+
+    /// Where the input copy lands: the arena's input tensor for fp32 (no conversion), the
+    /// f32 staging tensor the conversion reads otherwise.
+    fn input_target(&self) -> u64 {
+        match self.engine.convert_launch(true, 0, 0, Strided::default()) {
+            Ok(Some(_)) => self.input_dev.ptr(),
+            _ => self
+                .engine
+                .tensor_ptr(self.arena.ptr(), self.engine.graph().input),
+        }
+    }
+
+    /// Records `launches[range]`, after the input copy if `with_input`, as a CUDA graph.
+    fn capture(&self, with_input: bool, range: std::ops::Range<usize>) -> Result<Graph> {
+        let s = self.stream.cu_stream();
+        let dst = self.input_target();
+        let bytes = self.engine.graph().shape(self.engine.graph().input).len() * 4;
+        self.stream
+            .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(|e| driver_error("starting graph capture", e))?;
+        let recorded = (|| -> Result<()> {
+            if with_input {
+                // SAFETY: both buffers hold `bytes` bytes and live as long as the graph.
+                unsafe {
+                    sys::cuMemcpyHtoDAsync_v2(
+                        dst,
+                        self.input_host.as_slice::<u8>().as_ptr().cast(),
+                        bytes,
+                        s,
+                    )
+                }
+                .result()
+                .map_err(|e| driver_error("recording the input copy", e))?;
+            }
+            for l in &self.launches[range] {
+                l.record(s)
+                    .map_err(|e| driver_error("recording a kernel", e))?;
+            }
+            Ok(())
+        })();
+        // SAFETY: ends the capture begun above on this stream.
+        let graph = unsafe { result::stream::end_capture(s) }
+            .map_err(|e| driver_error("ending graph capture", e))?;
+        recorded?;
+        if graph.is_null() {
+            return Err(Error::Device("CUDA graph capture was empty".into()));
+        }
+        // SAFETY: `graph` is the complete graph just captured.
+        match unsafe { result::graph::instantiate(graph, sys::CUgraphInstantiate_flags(0)) } {
+            Ok(exec) => Ok(Graph { graph, exec }),
+            Err(e) => {
+                // SAFETY: not instantiated, destroyed once.
+                let _ = unsafe { result::graph::destroy(graph) };
+                Err(driver_error("instantiating the CUDA graph", e))
+            }
+        }
+    }
+
+    pub fn engine(&self) -> &CudaEngine {
+        &self.engine
+    }
+
+    /// The f32 NHWC input binding, to fill before `infer`.
+    pub fn input_mut(&mut self) -> &mut [f32] {
+        let n = self.engine.graph().shape(self.engine.graph().input).len();
+        &mut self.input_host.as_mut_slice::<f32>()[..n]
+    }
+
+    /// The decoder's confidence threshold (a device value: no new graph needed).
+    pub fn set_threshold(&mut self, t: f32) -> Result<()> {
+        self.threshold = t;
+        // SAFETY: 4 bytes into a 4-byte device buffer; synchronous, before any launch reads it.
+        unsafe { result::memcpy_htod_sync(self.threshold_dev.ptr(), &[t]) }
+            .map_err(|e| driver_error("setting the threshold", e))
+    }
+
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// One frame: graph launch, wait. Allocates nothing.
+    pub fn infer(&mut self) -> Result<()> {
+        self.replay(self.graph.as_ref())
+    }
+
+    /// The layers alone (no input copy, no decode), for benchmarks.
+    pub fn infer_network(&mut self) -> Result<()> {
+        self.replay(self.network.as_ref())
+    }
+
+    fn replay(&self, graph: Option<&Graph>) -> Result<()> {
+        let graph = graph.ok_or_else(|| Error::Device("no CUDA graph".into()))?;
+        // SAFETY: the graph's buffers are owned by this context and alive.
+        unsafe { result::graph::launch(graph.exec, self.stream.cu_stream()) }
+            .map_err(|e| driver_error("launching the frame", e))?;
+        self.stream
+            .synchronize()
+            .map_err(|e| driver_error("running the frame", e))
+    }
+
+    /// The candidates of the last `infer` and how many the GPU found (more than the slice
+    /// holds when it overflowed).
+    pub fn candidates(&self) -> (&[Candidate], usize) {
+        let header = self.candidates.as_slice::<i32>();
+        let found = header[0].max(0) as usize;
+        let items: &[Candidate] =
+            bytemuck::cast_slice(&self.candidates.as_slice::<u8>()[CANDIDATE_HEADER..]);
+        (&items[..found.min(CANDIDATE_CAPACITY)], found)
+    }
+
+    /// Copies the YOLO heads of the last `infer` to the host as f32 (for `head`).
+    pub fn fetch_heads(&mut self) -> Result<()> {
+        let engine = Arc::clone(&self.engine);
+        let g = engine.graph();
+        let s = self.stream.cu_stream();
+        for (i, h) in g.meta.heads.iter().enumerate() {
+            let shape = g.shape(h.tensor);
+            let src = engine.tensor_ptr(self.arena.ptr(), h.tensor);
+            let stride = engine.memory().placements[h.tensor].pixel_stride;
+            let dev = self.heads_dev[i].ptr();
+            let layer = Strided {
+                pixels: shape.pixels() as i32,
+                channels: shape.c as i32,
+                x_stride: stride as i32,
+                y_stride: shape.c as i32,
+            };
+            match engine.convert_launch(false, src, dev, layer)? {
+                Some(l) => l
+                    .record(s)
+                    .map_err(|e| driver_error("converting a head", e))?,
+                None if stride == shape.c => {
+                    // SAFETY: both hold the head's bytes; ordered on the stream.
+                    unsafe { result::memcpy_dtod_async(dev, src, shape.len() * 4, s) }
+                        .map_err(|e| driver_error("copying a head", e))?
+                }
+                None => {
+                    return Err(Error::Unsupported(
+                        "an fp32 head that is a channel window of a wider tensor".into(),
+                    ))
+                }
+            }
+            let host = self.heads_host[i].as_mut_slice::<u8>();
+            let n = shape.len() * 4;
+            // SAFETY: `host` is pinned and holds `n` bytes; the stream is synchronized below.
+            unsafe { result::memcpy_dtoh_async(&mut host[..n], dev, s) }
+                .map_err(|e| driver_error("reading a head", e))?;
+        }
+        self.stream
+            .synchronize()
+            .map_err(|e| driver_error("reading the heads", e))
+    }
+
+    /// YOLO head `i` as of the last `fetch_heads`.
+    pub fn head(&self, i: usize) -> (&[f32], Shape) {
+        let g = self.engine.graph();
+        let shape = g.shape(g.meta.heads[i].tensor);
+        (&self.heads_host[i].as_slice::<f32>()[..shape.len()], shape)
+    }
+
+    /// Runs the frame eagerly, adding each node's GPU time in ms to `times[node]`.
+    pub fn infer_profiled(&mut self, times: &mut [f64]) -> Result<()> {
+        let engine = Arc::clone(&self.engine);
+        let s = self.stream.cu_stream();
+        let n = engine.graph().nodes.len();
+        let events: Vec<sys::CUevent> = (0..=n)
+            .map(|_| result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .collect::<Result<_, _>>()
+            .map_err(|e| driver_error("creating events", e))?;
+        let run = (|| -> Result<()> {
+            self.infer()?;
+            let mut launches = Vec::new();
+            for (i, ev) in events.iter().enumerate().take(n) {
+                launches.clear();
+                engine.node_launches(
+                    i,
+                    self.arena.ptr(),
+                    self.workspace.ptr(),
+                    None,
+                    &mut launches,
+                )?;
+                // SAFETY: the event and stream belong to this context.
+                unsafe { result::event::record(*ev, s) }
+                    .map_err(|e| driver_error("recording an event", e))?;
+                for l in &launches {
+                    l.record(s).map_err(|e| driver_error("launching", e))?;
+                }
+            }
+            // SAFETY: as above.
+            unsafe { result::event::record(events[n], s) }
+                .map_err(|e| driver_error("recording an event", e))?;
+            self.stream
+                .synchronize()
+                .map_err(|e| driver_error("profiling", e))?;
+            for i in 0..n {
+                // SAFETY: both events were recorded and completed.
+                let ms = unsafe { result::event::elapsed(events[i], events[i + 1]) }
+                    .map_err(|e| driver_error("reading an event", e))?;
+                if let Some(t) = times.get_mut(i) {
+                    *t += ms as f64;
+                }
+            }
+            Ok(())
+        })();
+        for ev in events {
+            // SAFETY: created above, destroyed once.
+            let _ = unsafe { result::event::destroy(ev) };
+        }
+        run
+    }
+
+    /// Device memory this context and its engine hold, in bytes.
+    pub fn device_bytes(&self) -> usize {
+        self.engine.weight_bytes()
+            + self.arena.bytes()
+            + self.workspace.bytes()
+            + self.input_dev.bytes()
+            + self.threshold_dev.bytes()
+            + self.list.bytes()
+            + self
+                .heads_dev
+                .iter()
+                .map(DeviceBuffer::bytes)
+                .sum::<usize>()
+    }
+}

@@ -1,0 +1,603 @@
+//! The CUDA engine: a plan loaded onto one GPU. Weights are uploaded once (repacked for the
+//! implicit GEMM, in the plan's precision); the network becomes a list of launches over a
+//! context's arena, which the context records into a CUDA graph.
+
+use super::device::{DeviceBuffer, Gpu};
+use super::kernels::Module;
+use super::launch::{
+    Args, ConvParams, HeadParams, Launch, LayerParams, Strided, YoloArgs, BLOCK, MAX_ANCHORS,
+};
+use super::tactics::{self, ConvShape, ConvTactic, Family};
+use crate::error::{Error, Result};
+use crate::graph::{Conv, Graph, Op, Storage};
+use crate::memory::{self, MemoryPlan};
+use crate::plan::{Plan, PlanError, Precision};
+use cudarc::driver::sys::CUfunction;
+
+/// 8 GiB of activations: far above any detector on a Jetson, refused before allocating.
+const MAX_ARENA_BYTES: usize = 8 << 30;
+
+enum NodeCode {
+    Conv {
+        weights: DeviceBuffer,
+        bias: DeviceBuffer,
+        tactic: ConvTactic,
+    },
+    ScaleShift {
+        mul: DeviceBuffer,
+        add: DeviceBuffer,
+    },
+    Other,
+}
+
+pub struct CudaEngine {
+    // Field order is drop order: buffers and module before the context `gpu` holds.
+    nodes: Vec<NodeCode>,
+    pub(super) module: Module,
+    pub(super) gpu: Gpu,
+    graph: Graph,
+    memory: MemoryPlan,
+    precision: Precision,
+}
+
+impl CudaEngine {
+    /// Loads `plan` onto `gpu`. The caller has checked the fingerprint.
+    pub fn new(plan: &Plan, gpu: Gpu) -> Result<CudaEngine> {
+        let precision = plan.precision;
+        if precision == Precision::Int8 {
+            return Err(Error::Unsupported(
+                "this edge-infer runs CUDA plans in fp32 and fp16 only".into(),
+            ));
+        }
+        let graph = plan.graph.clone();
+        let memory = memory::plan(&graph);
+        let esize = element_size(precision);
+        if memory.arena_len.saturating_mul(esize) > MAX_ARENA_BYTES {
+            return Err(Error::Unsupported(format!(
+                "the network needs {:.1} GiB of activations; the limit is {} GiB",
+                (memory.arena_len * esize) as f64 / (1u64 << 30) as f64,
+                MAX_ARENA_BYTES >> 30
+            )));
+        }
+        for head in &graph.meta.heads {
+            if head.anchors.len() > MAX_ANCHORS {
+                return Err(Error::Unsupported(format!(
+                    "a YOLO head with {} anchors; the GPU decoder takes up to {MAX_ANCHORS}",
+                    head.anchors.len()
+                )));
+            }
+        }
+        let module = Module::load(&gpu.ctx, &plan.device_code)?;
+        let ctx = &gpu.ctx;
+        let mut nodes = Vec::with_capacity(graph.nodes.len());
+        for (i, node) in graph.nodes.iter().enumerate() {
+            nodes.push(match &node.op {
+                Op::Conv(c) => {
+                    let tactic = plan
+                        .tactics
+                        .iter()
+                        .find(|t| t.node == i)
+                        .and_then(|t| ConvTactic::parse(&t.name, precision))
+                        .ok_or_else(|| PlanError::Malformed {
+                            offset: 0,
+                            what: format!(
+                                "conv {} has no {} CUDA tactic this edge-infer knows",
+                                node.name,
+                                precision.name()
+                            ),
+                        })?;
+                    let cin = graph.shape(node.inputs[0]).c;
+                    let packed = pack_weights(c, cin);
+                    let weights = match precision {
+                        Precision::Fp16 => {
+                            let h: Vec<u16> = packed
+                                .iter()
+                                .map(|&v| half::f16::from_f32(v).to_bits())
+                                .collect();
+                            DeviceBuffer::from_slice(ctx, &h)?
+                        }
+                        _ => DeviceBuffer::from_slice(ctx, &packed)?,
+                    };
+                    NodeCode::Conv {
+                        weights,
+                        bias: DeviceBuffer::from_slice(ctx, &c.bias)?,
+                        tactic,
+                    }
+                }
+                Op::BatchNorm(bn) => {
+                    let (mul, add) = bn.scale_shift();
+                    NodeCode::ScaleShift {
+                        mul: DeviceBuffer::from_slice(ctx, &mul)?,
+                        add: DeviceBuffer::from_slice(ctx, &add)?,
+                    }
+                }
+                _ => NodeCode::Other,
+            });
+        }
+        Ok(CudaEngine {
+            nodes,
+            module,
+            gpu,
+            graph,
+            memory,
+            precision,
+        })
+    }
+
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    pub fn memory(&self) -> &MemoryPlan {
+        &self.memory
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    pub fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    pub fn element_size(&self) -> usize {
+        element_size(self.precision)
+    }
+
+    /// Device memory of the uploaded weights, biases and batch-norm factors.
+    pub fn weight_bytes(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| match n {
+                NodeCode::Conv { weights, bias, .. } => weights.bytes() + bias.bytes(),
+                NodeCode::ScaleShift { mul, add } => mul.bytes() + add.bytes(),
+                NodeCode::Other => 0,
+            })
+            .sum()
+    }
+
+    /// The conv shape the tactic choice depends on, for conv node `node`.
+    pub fn conv_shape(&self, node: usize) -> Option<ConvShape> {
+        let n = &self.graph.nodes[node];
+        let Op::Conv(c) = &n.op else { return None };
+        let x = self.graph.shape(n.inputs[0]);
+        let y = self.graph.shape(n.output);
+        let xp = self.memory.placements[n.inputs[0]];
+        Some(ConvShape {
+            m: y.pixels(),
+            n: c.filters,
+            k: c.kernel * c.kernel * x.c / c.groups,
+            cin: x.c,
+            groups: c.groups,
+            aligned8: xp.pixel_stride % 8 == 0 && xp.offset % 8 == 0,
+        })
+    }
+
+    pub fn tactic(&self, node: usize) -> Option<ConvTactic> {
+        match &self.nodes[node] {
+            NodeCode::Conv { tactic, .. } => Some(*tactic),
+            _ => None,
+        }
+    }
+
+    /// Floats of split-K workspace the plan's tactics need (or `tactic` for `node`, tuning).
+    pub fn workspace_floats(&self, tactic: Option<(usize, ConvTactic)>) -> usize {
+        (0..self.nodes.len())
+            .filter_map(|i| {
+                let t = match tactic {
+                    Some((n, t)) if n == i => t,
+                    _ => self.tactic(i)?,
+                };
+                let s = self.conv_shape(i)?;
+                Some(if t.splits > 1 {
+                    t.splits as usize * s.m * s.n
+                } else {
+                    0
+                })
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn function(&self, name: &str, shared: u32) -> Result<CUfunction> {
+        self.module.function(name, shared)
+    }
+
+    fn dtype(&self) -> &'static str {
+        tactics::dtype(self.precision)
+    }
+
+    /// Device address of tensor `t` in an arena at `arena`.
+    pub fn tensor_ptr(&self, arena: u64, t: usize) -> u64 {
+        arena + (self.memory.placements[t].offset * self.element_size()) as u64
+    }
+
+    /// The launches of node `i` over `arena`, with `tactic` instead of the plan's for a conv.
+    pub fn node_launches(
+        &self,
+        i: usize,
+        arena: u64,
+        workspace: u64,
+        tactic: Option<ConvTactic>,
+        out: &mut Vec<Launch>,
+    ) -> Result<()> {
+        let g = &self.graph;
+        let node = &g.nodes[i];
+        let mem = &self.memory;
+        let place = |t: usize| mem.placements[t];
+        let ptr = |t: usize| self.tensor_ptr(arena, t);
+        let esize = self.element_size() as u64;
+        let out_shape = g.shape(node.output);
+        let os = place(node.output).pixel_stride as i32;
+        let dt = self.dtype();
+        let layer = |name: &str, q: LayerParams| -> Result<Launch> {
+            let n = q.s.pixels as usize * q.s.channels as usize;
+            Ok(Launch::elementwise(
+                self.function(&format!("{name}_{dt}"), 0)?,
+                n,
+                Args::Layer(q),
+            ))
+        };
+        let strided = |pixels: usize, channels: usize, x: usize, y: i32| Strided {
+            pixels: pixels as i32,
+            channels: channels as i32,
+            x_stride: x as i32,
+            y_stride: y,
+        };
+        match (&node.op, &self.nodes[i]) {
+            (
+                Op::Conv(c),
+                NodeCode::Conv {
+                    weights,
+                    bias,
+                    tactic: planned,
+                },
+            ) => {
+                let t = tactic.unwrap_or(*planned);
+                let x = g.shape(node.inputs[0]);
+                let p = conv_params(
+                    c,
+                    x,
+                    out_shape,
+                    ConvPtrs {
+                        x: ptr(node.inputs[0]),
+                        in_stride: place(node.inputs[0]).pixel_stride,
+                        w: weights.ptr(),
+                        bias: bias.ptr(),
+                        res: c.residual.map(|r| (ptr(r), place(r).pixel_stride)),
+                        y: ptr(node.output),
+                        out_stride: os as usize,
+                        partial: workspace,
+                    },
+                    t,
+                );
+                let k = t.kernel;
+                let m = out_shape.pixels();
+                let (grid, block) = match k.family {
+                    Family::Simt => (
+                        [
+                            m.div_ceil(k.bm as usize) as u32,
+                            (c.filters / c.groups).div_ceil(k.bn as usize) as u32,
+                            c.groups as u32,
+                        ],
+                        k.threads,
+                    ),
+                    Family::Hmma { .. } => (
+                        [
+                            m.div_ceil(k.bm as usize) as u32,
+                            c.filters.div_ceil(k.bn as usize) as u32,
+                            t.splits,
+                        ],
+                        k.threads,
+                    ),
+                };
+                out.push(Launch {
+                    func: self.function(&k.symbol(self.precision), k.shared_bytes())?,
+                    grid,
+                    block,
+                    shared: k.shared_bytes(),
+                    args: Args::Conv(p),
+                });
+                if t.splits > 1 {
+                    out.push(Launch::elementwise(
+                        self.function(&format!("conv_splitk_reduce_{dt}"), 0)?,
+                        m * c.filters,
+                        Args::Conv(p),
+                    ));
+                }
+            }
+            (Op::BatchNorm(_), NodeCode::ScaleShift { mul, add }) => {
+                let x = node.inputs[0];
+                out.push(layer(
+                    "scale_shift",
+                    LayerParams {
+                        x: ptr(x),
+                        y: ptr(node.output),
+                        mul: mul.ptr(),
+                        add: add.ptr(),
+                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                        ..Default::default()
+                    },
+                )?);
+            }
+            (Op::Activation(a), _) => {
+                let x = node.inputs[0];
+                out.push(layer(
+                    "activation",
+                    LayerParams {
+                        x: ptr(x),
+                        y: ptr(node.output),
+                        act: *a as i32,
+                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                        ..Default::default()
+                    },
+                )?);
+            }
+            (Op::Add(a), _) => {
+                let (x, b) = (node.inputs[0], node.inputs[1]);
+                out.push(layer(
+                    "add",
+                    LayerParams {
+                        x: ptr(x),
+                        b: ptr(b),
+                        y: ptr(node.output),
+                        act: *a as i32,
+                        b_stride: place(b).pixel_stride as i32,
+                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                        ..Default::default()
+                    },
+                )?);
+            }
+            (Op::Concat, _) => {
+                let (base, at) = g.storage_of(node.output);
+                let mut offset = 0;
+                for &t in &node.inputs {
+                    let shape = g.shape(t);
+                    let in_place = g.tensors[t].storage
+                        == Storage::View {
+                            base,
+                            channel_offset: at + offset,
+                        };
+                    if !in_place {
+                        out.push(layer(
+                            "copy_channels",
+                            LayerParams {
+                                x: ptr(t),
+                                y: ptr(node.output) + offset as u64 * esize,
+                                s: strided(shape.pixels(), shape.c, place(t).pixel_stride, os),
+                                ..Default::default()
+                            },
+                        )?);
+                    }
+                    offset += shape.c;
+                }
+            }
+            (Op::ChannelSlice { offset, .. }, _) => {
+                let x = node.inputs[0];
+                let (base, at) = g.storage_of(x);
+                let in_place = g.tensors[node.output].storage
+                    == Storage::View {
+                        base,
+                        channel_offset: at + offset,
+                    };
+                if !in_place {
+                    out.push(layer(
+                        "copy_channels",
+                        LayerParams {
+                            x: ptr(x) + *offset as u64 * esize,
+                            y: ptr(node.output),
+                            s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                            ..Default::default()
+                        },
+                    )?);
+                }
+            }
+            (Op::MaxPool { size, stride, pad }, _) => {
+                let x = node.inputs[0];
+                let xs = g.shape(x);
+                out.push(layer(
+                    "maxpool",
+                    LayerParams {
+                        x: ptr(x),
+                        y: ptr(node.output),
+                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                        in_h: xs.h as i32,
+                        in_w: xs.w as i32,
+                        out_w: out_shape.w as i32,
+                        size: *size as i32,
+                        stride: *stride as i32,
+                        pad_before: (*pad / 2) as i32,
+                        ..Default::default()
+                    },
+                )?);
+            }
+            (Op::Upsample { scale }, _) => {
+                let x = node.inputs[0];
+                let xs = g.shape(x);
+                out.push(layer(
+                    "upsample",
+                    LayerParams {
+                        x: ptr(x),
+                        y: ptr(node.output),
+                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                        in_w: xs.w as i32,
+                        out_w: out_shape.w as i32,
+                        size: *scale as i32,
+                        ..Default::default()
+                    },
+                )?);
+            }
+            _ => {
+                return Err(Error::Graph(format!(
+                    "node {}: no CUDA kernel prepared for {}",
+                    node.name,
+                    node.op.kind()
+                )))
+            }
+        }
+        Ok(())
+    }
+
+    /// The YOLO decode launches: reset the list, decode every head, publish to `host`.
+    pub fn decode_launches(
+        &self,
+        arena: u64,
+        threshold: u64,
+        list: u64,
+        host: u64,
+        out: &mut Vec<Launch>,
+    ) -> Result<()> {
+        let g = &self.graph;
+        let meta = &g.meta;
+        let base = YoloArgs {
+            threshold,
+            list,
+            host,
+            ..Default::default()
+        };
+        let reset = self.function("yolo_reset", 0)?;
+        out.push(Launch::elementwise(reset, 1, Args::Yolo(base)));
+        let decode = self.function(&format!("yolo_decode_{}", self.dtype()), 0)?;
+        for head in &meta.heads {
+            let s = g.shape(head.tensor);
+            let mut hp = HeadParams {
+                h: s.h as i32,
+                w: s.w as i32,
+                c: s.c as i32,
+                stride: self.memory.placements[head.tensor].pixel_stride as i32,
+                classes: head.classes as i32,
+                anchors: head.anchors.len() as i32,
+                scale_x_y: head.scale_x_y,
+                net_w: meta.input.w as f32,
+                net_h: meta.input.h as f32,
+                ..Default::default()
+            };
+            for (k, &(w, h)) in head.anchors.iter().enumerate() {
+                hp.anchor_wh[2 * k] = w;
+                hp.anchor_wh[2 * k + 1] = h;
+            }
+            let args = YoloArgs {
+                head: self.tensor_ptr(arena, head.tensor),
+                hp,
+                ..base
+            };
+            out.push(Launch::elementwise(
+                decode,
+                s.pixels() * head.anchors.len(),
+                Args::Yolo(args),
+            ));
+        }
+        out.push(Launch {
+            func: self.function("yolo_publish", 0)?,
+            grid: [1, 1, 1],
+            block: BLOCK,
+            shared: 0,
+            args: Args::Yolo(base),
+        });
+        Ok(())
+    }
+
+    /// f32 <-> the plan's type, over `pixels` x `channels` with the given strides.
+    pub fn convert_launch(
+        &self,
+        to_plan: bool,
+        x: u64,
+        y: u64,
+        s: Strided,
+    ) -> Result<Option<Launch>> {
+        if self.precision != Precision::Fp16 {
+            return Ok(None);
+        }
+        let name = if to_plan {
+            "convert_f32_f16"
+        } else {
+            "convert_f16_f32"
+        };
+        Ok(Some(Launch::elementwise(
+            self.function(name, 0)?,
+            s.pixels as usize * s.channels as usize,
+            Args::Layer(LayerParams {
+                x,
+                y,
+                s,
+                ..Default::default()
+            }),
+        )))
+    }
+}
+
+pub fn element_size(precision: Precision) -> usize {
+    match precision {
+        Precision::Fp16 => 2,
+        Precision::Int8 => 1,
+        Precision::Fp32 => 4,
+    }
+}
+
+/// OIHW `[filters][cin/groups][k][k]` to the implicit GEMM's `[filters][k][k][cin/groups]`.
+fn pack_weights(c: &Conv, cin: usize) -> Vec<f32> {
+    let (k, cg) = (c.kernel, cin / c.groups);
+    let mut out = Vec::with_capacity(c.weights.len());
+    for n in 0..c.filters {
+        for ky in 0..k {
+            for kx in 0..k {
+                for ci in 0..cg {
+                    out.push(c.weights[((n * cg + ci) * k + ky) * k + kx]);
+                }
+            }
+        }
+    }
+    out
+}
+
+struct ConvPtrs {
+    x: u64,
+    in_stride: usize,
+    w: u64,
+    bias: u64,
+    res: Option<(u64, usize)>,
+    y: u64,
+    out_stride: usize,
+    partial: u64,
+}
+
+fn conv_params(
+    c: &Conv,
+    x: crate::graph::Shape,
+    y: crate::graph::Shape,
+    p: ConvPtrs,
+    t: ConvTactic,
+) -> ConvParams {
+    let k = c.kernel * c.kernel * x.c / c.groups;
+    ConvParams {
+        x: p.x,
+        w: p.w,
+        bias: p.bias,
+        res: p.res.map_or(0, |r| r.0),
+        y: p.y,
+        partial: if t.splits > 1 { p.partial } else { 0 },
+        in_h: x.h as i32,
+        in_w: x.w as i32,
+        cin: x.c as i32,
+        in_stride: p.in_stride as i32,
+        out_h: y.h as i32,
+        out_w: y.w as i32,
+        cout: c.filters as i32,
+        out_stride: p.out_stride as i32,
+        res_stride: p.res.map_or(0, |r| r.1 as i32),
+        kh: c.kernel as i32,
+        kw: c.kernel as i32,
+        stride: c.stride as i32,
+        pad: c.pad as i32,
+        up: 1,
+        groups: c.groups as i32,
+        act: c.act as i32,
+        post_act: c.post_act as i32,
+        splits: t.splits as i32,
+        k_per_split: if t.splits > 1 {
+            tactics::k_per_split(k, t.splits) as i32
+        } else {
+            k as i32
+        },
+    }
+}
