@@ -33,7 +33,11 @@ quick=${2:-}
 
 OUT=${OUT:-.gpu/out}
 export EDGE_INFER_REPO=$PWD
-mkdir -p "$OUT"
+final=$OUT
+# Everything but the summary goes into one archive (the device tool returns few files).
+OUT=$(mktemp -d)
+trap 'tar -C "$OUT" --exclude="*.engine" -czf "$final/logs.tgz" . ; cp "$OUT/summary.md" "$final/" 2>/dev/null' EXIT
+mkdir -p "$final"
 bin=.gpu/edge-infer
 summary=$OUT/summary.md
 : > "$summary"
@@ -46,6 +50,7 @@ for t in .gpu/tests/*; do
   name=$(basename "$t")
   if "$t" --test-threads=1 --nocapture > "$OUT/test-$name.log" 2>&1; then r=pass; else r=FAIL; status=1; fi
   echo "$name: $r"; tail -5 "$OUT/test-$name.log"
+  [ $r = pass ] || grep -B2 -A12 "panicked" "$OUT/test-$name.log" | head -60
   row "test $name | $r | $(grep -c '^test .* ok$' "$OUT/test-$name.log") ok, $(grep -c 'skipped' "$OUT/test-$name.log") skipped"
 done
 grep -h "relative error" "$OUT"/test-cuda.log > "$OUT/numerics.txt" || true
@@ -58,17 +63,24 @@ row "libnvrtc opened while loading + running a plan | $n times | (LD_DEBUG=files
 
 echo "== builds and benchmarks"
 for model in yolov3 yolov3-tiny; do
+  $bin weights --model models/$model.cfg --seed 3 -o "$OUT/$model.weights"
+done
+for model in yolov3 yolov3-tiny shapes; do
+  case $model in
+    shapes) src=(--model models/shapes/shapes.cfg --weights models/shapes/shapes.weights) ;;
+    *) src=(--model models/$model.cfg --weights "$OUT/$model.weights") ;;
+  esac
   for p in fp32 fp16; do
     e="$OUT/$model-$p.engine"
     s=$(date +%s%N)
-    $bin build --model models/$model.cfg --weights random:3 --device cuda --precision $p -o "$e" > "$OUT/build-$model-$p.txt" 2>&1 || status=1
+    $bin build "${src[@]}" --device cuda --precision $p -o "$e" > "$OUT/build-$model-$p.txt" 2>&1 || status=1
     bt=$(( ($(date +%s%N) - s) / 1000000 ))
     $bin bench --engine "$e" --iterations 500 --warmup 50 --json > "$OUT/bench-$model-$p.json" 2>"$OUT/bench-$model-$p.err" || status=1
     python3 - "$OUT/bench-$model-$p.json" "$model" "$p" "$bt" >> "$summary" <<'PY'
 import json, sys
 try:
     b = json.load(open(sys.argv[1]))
-    print(f"| bench {sys.argv[2]}-416 {sys.argv[3]} | network median {b['network_median_ms']:.3f} p99 {b['network_p99_ms']:.3f} ms | frame median {b['median_ms']:.3f} p99 {b['p99_ms']:.3f} ms | {b['gpu_memory_mib']:.0f} MiB | build {int(sys.argv[4]) / 1000:.1f} s |")
+    print(f"| bench {sys.argv[2]} {sys.argv[3]} | network {b['network_median_ms']:.3f} / {b['network_p99_ms']:.3f} ms | infer {b['infer_median_ms']:.3f} / {b['infer_p99_ms']:.3f} | detect {b['detect_median_ms']:.3f} / {b['detect_p99_ms']:.3f} ({b['candidates']} cand.) | frame {b['median_ms']:.3f} / {b['p99_ms']:.3f} | {b['gpu_memory_mib']:.0f} MiB | build {int(sys.argv[4]) / 1000:.1f} s |")
 except Exception as e:
     print(f"| bench {sys.argv[2]} {sys.argv[3]} | failed: {e} |")
 PY
@@ -76,6 +88,29 @@ PY
 done
 $bin bench --engine "$OUT/yolov3-fp16.engine" --iterations 50 --profile > "$OUT/profile-yolov3-fp16.txt" 2>&1
 $bin inspect "$OUT/yolov3-fp16.engine" > "$OUT/inspect-yolov3-fp16.txt" 2>&1
+
+if [ "$quick" != quick ]; then
+  echo "== PyTorch on the same cfg + weights (tools/reference/darknet_ref.py gpu-bench)"
+  modes=${PT_MODES:-eager-fp16,graph-fp16,graph-fp32,compile-fp16,matmul-ceiling}
+  for model in yolov3-tiny yolov3; do
+    timeout 420 python3 tools/reference/darknet_ref.py gpu-bench --cfg models/$model.cfg \
+      --weights "$OUT/$model.weights" --iterations 200 --modes "$modes" \
+      --json "$OUT/pytorch-$model.json" > "$OUT/pytorch-$model.log" 2>&1
+    python3 - "$OUT/pytorch-$model.json" "$model" >> "$summary" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    for k, m in d["modes"].items():
+        if m.get("status") == "ok":
+            print(f"| pytorch {sys.argv[2]} {k} | median {m.get('median_ms', 0):.3f} p99 {m.get('p99_ms', 0):.3f} ms | {m.get('tflops', 0):.1f} TFLOP/s |")
+        else:
+            print(f"| pytorch {sys.argv[2]} {k} | {m.get('status')} {str(m.get('error', m.get('reason', '')))[:80]} |")
+except Exception as e:
+    print(f"| pytorch {sys.argv[2]} | failed: {e} |")
+PY
+  done
+fi
+grep -E "^ +[0-9]+ " "$OUT/profile-yolov3-fp16.txt" | sort -k5 -g -r | head -25; tail -1 "$OUT/profile-yolov3-fp16.txt"
 
 echo
 echo "== summary"

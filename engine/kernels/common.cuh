@@ -55,6 +55,7 @@ struct ConvParams {
     int up;             // the input is read nearest-upsampled by this factor (1: plain)
     int groups, act, post_act;
     int splits, k_per_split;
+    int vec8;           // output and residual strides and offsets are multiples of 8
 };
 
 // act(acc + bias), then post_act(. + residual): the CPU backend's conv epilogue.

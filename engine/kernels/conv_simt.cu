@@ -4,6 +4,15 @@
 // input channels. Each thread owns a TM x TN block of outputs; tiles of A (patches) and B
 // (weights) go through shared memory BK columns at a time.
 
+// The epilogue as a call: inlined into every (i, j) of every tile shape it would multiply the
+// code (and NVRTC's compile time) for no measurable gain on this fallback path.
+__device__ __noinline__ void conv_store_call(const ConvParams& p, int m, int n, float v, float*) {
+    conv_store<float>(p, m, n, v);
+}
+__device__ __noinline__ void conv_store_call(const ConvParams& p, int m, int n, float v, half_t*) {
+    conv_store<half_t>(p, m, n, v);
+}
+
 template <typename T, int BM, int BN, int TM, int TN>
 __device__ __forceinline__ void conv_simt(const ConvParams& p) {
     constexpr int NT = (BM / TM) * (BN / TN);
@@ -70,7 +79,7 @@ __device__ __forceinline__ void conv_simt(const ConvParams& p) {
 #pragma unroll
         for (int j = 0; j < TN; ++j) {
             const int n = n0 + tx * TN + j;
-            if (n < cout_g) conv_store<T>(p, m, g * cout_g + n, acc[i][j]);
+            if (n < cout_g) conv_store_call(p, m, g * cout_g + n, acc[i][j], (T*)nullptr);
         }
     }
 }
@@ -82,11 +91,9 @@ __device__ __forceinline__ void conv_simt(const ConvParams& p) {
 
 // Names: conv_simt_<dtype>_<BM>x<BN>; engine/src/backend/cuda/tactics.rs lists them.
 CONV_SIMT(conv_simt_f32_32x32, float, 32, 32, 2, 2)
-CONV_SIMT(conv_simt_f32_64x32, float, 64, 32, 4, 2)
 CONV_SIMT(conv_simt_f32_64x64, float, 64, 64, 4, 4)
 CONV_SIMT(conv_simt_f32_128x64, float, 128, 64, 8, 4)
 CONV_SIMT(conv_simt_f32_128x128, float, 128, 128, 8, 8)
 CONV_SIMT(conv_simt_f16_32x32, half_t, 32, 32, 2, 2)
-CONV_SIMT(conv_simt_f16_64x32, half_t, 64, 32, 4, 2)
 CONV_SIMT(conv_simt_f16_64x64, half_t, 64, 64, 4, 4)
 CONV_SIMT(conv_simt_f16_128x64, half_t, 128, 64, 8, 4)

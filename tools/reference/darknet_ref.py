@@ -4,7 +4,7 @@
 Written from the Darknet file-format description only; it is the reference
 that the Rust engine (edge-infer) is checked against.  See README.md.
 
-Subcommands: info, run, golden, export-onnx, bench, random-weights.
+Subcommands: info, run, golden, export-onnx, bench, random-weights, gpu-bench.
 """
 
 from __future__ import annotations
@@ -395,6 +395,9 @@ class DarknetModel(torch.nn.Module):
             elif s.kind == "route":
                 self.keep.update(s.p["src"])
         self.calibrate = None  # set to a callback during random-weight calibration
+        # gpu-bench's fast variants: F.interpolate keeps channels_last (repeat_interleave does not);
+        # for an integer stride nearest upsampling is an exact copy either way (checked by fold_check)
+        self.fast_upsample = False
 
     def load_convs(self, convs):
         assert len(convs) == len(self.conv_idx)
@@ -458,7 +461,10 @@ class DarknetModel(torch.nn.Module):
                 y = F.max_pool2d(y, p["size"], p["stride"])
             elif k == "upsample":
                 st = s.p["stride"]
-                y = prev.repeat_interleave(st, dim=2).repeat_interleave(st, dim=3)
+                if self.fast_upsample:
+                    y = F.interpolate(prev, scale_factor=float(st), mode="nearest")
+                else:
+                    y = prev.repeat_interleave(st, dim=2).repeat_interleave(st, dim=3)
                 if s.p["scale"] != 1.0:
                     y = y * s.p["scale"]
             elif k == "shortcut":
@@ -831,6 +837,388 @@ def cmd_random_weights(a):
     print(f"wrote {a.out}: {expected_weight_floats(specs)} floats, {os.path.getsize(a.out)} bytes")
 
 
+# --------------------------------------------------------------------------
+# gpu-bench: PyTorch batch-1 latency on a GPU (eager, CUDA graph, torch.compile)
+# --------------------------------------------------------------------------
+
+GPU_BENCH_MODES = {
+    # name: (dtype, BN folded + channels_last + fast upsample, CUDA graph, torch.compile)
+    "eager-fp32": ("float32", False, False, False),
+    "eager-fp16": ("float16", False, False, False),
+    "eager-fp16-folded": ("float16", True, False, False),
+    "graph-fp32": ("float32", True, True, False),
+    "graph-fp16": ("float16", True, True, False),
+    "compile-fp16": ("float16", True, False, True),
+    "matmul-ceiling": None,
+}
+F64_FOLD_TOL = 1e-9  # BN folding in float64 must be exact to rounding
+GPU_BENCH_DEFAULT_MODES = "eager-fp32,eager-fp16,graph-fp32,graph-fp16,compile-fp16,matmul-ceiling"
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def conv_flops(specs) -> int:
+    """2 * multiply-accumulates of all convolutions at batch 1 (bias, BN, activations,
+    pooling, upsampling and routes not counted; the convention of Darknet's BFLOPs)."""
+    n = 0
+    for s in specs:
+        if s.kind == "convolutional":
+            p = s.p
+            oc, oh, ow = s.out_shape
+            n += 2 * oc * oh * ow * (p["in_c"] // p["groups"]) * p["size"] * p["size"]
+    return n
+
+
+def max_rel_diff(outs, refs):
+    """max over heads of max|out-ref| / max|ref| (computed in float64 on the CPU)."""
+    worst_rel, worst_abs = 0.0, 0.0
+    for o, r in zip(outs, refs):
+        o = o.detach().to("cpu", torch.float64)
+        r = r.detach().to("cpu", torch.float64)
+        d = float((o - r).abs().max())
+        if not math.isfinite(d):
+            return float("inf"), float("inf")
+        worst_abs = max(worst_abs, d)
+        worst_rel = max(worst_rel, d / max(float(r.abs().max()), 1e-30))
+    return worst_rel, worst_abs
+
+
+def _stats(ts, prefix=""):
+    ts = np.asarray(ts, np.float64)
+    return {f"{prefix}median_ms": float(np.median(ts)), f"{prefix}p99_ms": float(np.percentile(ts, 99)),
+            f"{prefix}mean_ms": float(ts.mean()), f"{prefix}min_ms": float(ts.min()),
+            f"{prefix}max_ms": float(ts.max())}
+
+
+def time_device(fn, iterations, warmup, device):
+    """Batch-1 latency of fn(): per iteration, synchronize, then time fn() to the end of its
+    GPU work.  Host wall time (perf_counter, synchronize to synchronize) gives median_ms etc.;
+    on CUDA a torch.cuda.Event pair around the same call gives gpu_median_ms etc."""
+    cuda = device.type == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    for _ in range(warmup):
+        fn()
+    sync()
+    wall, events = [], []
+    for _ in range(iterations):
+        sync()
+        if cuda:
+            e0 = torch.cuda.Event(enable_timing=True)
+            e1 = torch.cuda.Event(enable_timing=True)
+            t0 = time.perf_counter()
+            e0.record()
+            fn()
+            e1.record()
+            e1.synchronize()
+            t1 = time.perf_counter()
+            events.append((e0, e1))
+        else:
+            t0 = time.perf_counter()
+            fn()
+            t1 = time.perf_counter()
+        wall.append((t1 - t0) * 1e3)
+    res = _stats(wall)
+    if cuda:
+        res.update(_stats([e0.elapsed_time(e1) for e0, e1 in events], "gpu_"))
+    return res
+
+
+def bench_weights(spec, specs, inp):
+    """A Darknet .weights file, or random:SEED (this script's random-weights generator)."""
+    if spec.startswith("random:") and not os.path.exists(spec):
+        try:
+            seed = int(spec.split(":", 1)[1])
+        except ValueError:
+            raise SystemExit(f"--weights {spec!r}: expected a file or random:SEED (an integer)")
+        say(f"generating random weights (darknet_ref random-weights, seed {seed}) ...")
+        return make_random_weights(specs, inp, seed), f"random:{seed} (darknet_ref.py generator)"
+    _, convs = read_weights(spec, specs)
+    return convs, os.path.abspath(spec)
+
+
+def cmd_gpu_bench(a):
+    import copy
+    import platform
+
+    t_start = time.perf_counter()
+    modes = [m.strip() for m in a.modes.split(",") if m.strip()]
+    for m in modes:
+        if m not in GPU_BENCH_MODES:
+            raise SystemExit(f"--modes: unknown mode {m!r}; known: {', '.join(GPU_BENCH_MODES)}")
+    device = torch.device(a.device)
+    cuda = device.type == "cuda"
+    if cuda and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but torch.cuda.is_available() is False "
+                         f"(torch {torch.__version__}, built for CUDA {torch.version.cuda})")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    # FP32 means FP32: no TF32 in cuBLAS or cuDNN (FP16 modes are unaffected).
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = not a.no_cudnn_benchmark
+    grad_ctx = torch.inference_mode if a.grad_mode == "inference" else torch.no_grad
+
+    size = parse_size(a.size)
+    inp, specs = build_specs(parse_cfg(a.cfg), size)
+    c, h, w = inp
+    flops = conv_flops(specs)
+    convs, wsrc = bench_weights(a.weights, specs, inp)
+    master = DarknetModel(specs, a.bn)
+    master.load_convs(convs)
+    master = master.double().eval()  # BN is folded from float64 master copies
+    x_cpu = torch.from_numpy(np.random.default_rng(a.seed).random((1, c, h, w), dtype=np.float32))
+    iterations = a.iterations
+    warmup = a.warmup if a.warmup is not None else max(10, iterations // 10)
+
+    dev_info = dict(type=device.type, torch=torch.__version__, python=platform.python_version())
+    if cuda:
+        idx = device.index if device.index is not None else torch.cuda.current_device()
+        prop = torch.cuda.get_device_properties(idx)
+        dev_info.update(name=prop.name, capability=list(torch.cuda.get_device_capability(idx)),
+                        memory_gib=round(prop.total_memory / 2 ** 30, 1), sms=prop.multi_processor_count,
+                        cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+        device = torch.device("cuda", idx)
+        torch.cuda.set_device(device)
+    else:
+        dev_info.update(name=platform.processor() or platform.machine(), threads=torch.get_num_threads())
+
+    result = dict(
+        tool="darknet_ref.py gpu-bench", model=os.path.basename(a.cfg), cfg=a.cfg, weights=wsrc,
+        input=[1, c, h, w], batch=1, bn=a.bn, conv_layers=len(master.conv_idx),
+        flops=flops, gflops=flops / 1e9, device=dev_info,
+        settings=dict(iterations=iterations, warmup=warmup, input_seed=a.seed,
+                      cudnn_benchmark=torch.backends.cudnn.benchmark, fp32_tf32=False,
+                      grad_mode=a.grad_mode, compile_mode=a.compile_mode,
+                      timing="per iteration: synchronize, then host wall time of one forward to the end of "
+                             "its GPU work (median_ms...); CUDA events around the same call (gpu_median_ms...); "
+                             "input already on the device, outputs left on the device"),
+        fold_check=None, modes={})
+
+    def write_json():
+        if a.json:
+            tmp = a.json + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump(result, f, indent=1)
+                f.write("\n")
+            os.replace(tmp, a.json)
+
+    say(f"gpu-bench {result['model']} input {result['input']} on {dev_info['name']} ({device}), "
+        f"torch {torch.__version__}; conv FLOPs {flops / 1e9:.3f} G; weights {wsrc}")
+    say(f"modes: {', '.join(modes)}; {iterations} iterations (+{warmup} warm-up) each")
+
+    def make_model(dtype, fast):
+        m = copy.deepcopy(master)
+        if fast:
+            m.fuse_()  # in float64
+            m.fast_upsample = True
+        m = m.to(device=device, dtype=getattr(torch, dtype))
+        if fast:
+            m = m.to(memory_format=torch.channels_last)
+        return m.eval()
+
+    def make_input(dtype, fast):
+        x = x_cpu.to(device=device, dtype=getattr(torch, dtype))
+        return x.contiguous(memory_format=torch.channels_last) if fast else x.contiguous()
+
+    # Reference for every mode: the plain (unfolded, NCHW) model in fp32 on the same device.
+    say("reference: unfolded fp32 model ...")
+    with grad_ctx():
+        ref_model = make_model("float32", False)
+        ref_out = [t.float().cpu() for t in ref_model(make_input("float32", False))]
+        del ref_model
+
+    # BN-fold check.
+    #  fp32 (the gate asked for, on the bench device): folded channels_last model (what graph-* and
+    #    compile-* run) vs the unfolded NCHW one.  Both carry fp32 rounding, which grows through a deep
+    #    net (YOLOv3 with random weights: ~2-4e-5 vs float64 on the CPU), so the printed fp32 noise
+    #    baseline (unfolded fp32 vs unfolded float64) tells a folding bug from rounding.
+    #  float64 (on the CPU, NCHW): folded vs unfolded, where folding must be exact to ~1e-12; this one
+    #    decides whether the folded modes run at all.
+    fc = dict(definition="max over heads of max|a-b| / max|b|", tolerance=a.fold_tolerance,
+              f64_tolerance=F64_FOLD_TOL)
+    result["fold_check"] = fc
+    fold_exact = False
+    try:
+        say("fold check: float64 on the CPU ...")
+        with torch.inference_mode():
+            xd = x_cpu.double()
+            u64 = [t.clone() for t in master(xd)]
+            f64m = copy.deepcopy(master).fuse_()
+            f64m.fast_upsample = True
+            f64 = [t.clone() for t in f64m(xd)]
+            del f64m
+        fc["f64_max_rel_diff"], _ = max_rel_diff(f64, u64)
+        fold_exact = fc["f64_max_rel_diff"] <= F64_FOLD_TOL
+        say(f"fold check (float64, CPU, BN folded vs unfolded): max rel diff {fc['f64_max_rel_diff']:.3e} "
+            f"{'<=' if fold_exact else '>'} {F64_FOLD_TOL:g}: {'ok' if fold_exact else 'FAILED'}")
+        fc["fp32_noise_max_rel_diff"], _ = max_rel_diff(ref_out, u64)
+        del u64, f64
+        with grad_ctx():
+            fm = make_model("float32", True)
+            fout = [t.float().cpu() for t in fm(make_input("float32", True))]
+            del fm
+        rel, ab = max_rel_diff(fout, ref_out)
+        fc.update(dtype="float32", device=str(device), max_rel_diff=rel, max_abs_diff=ab,
+                  ref_max_abs=max(float(r.abs().max()) for r in ref_out), passed=rel <= a.fold_tolerance)
+        say(f"fold check (fp32 on {device}, BN folded + channels_last vs unfolded NCHW): max rel diff {rel:.3e} "
+            f"(max abs {ab:.3e}) {'<=' if fc['passed'] else '>'} {a.fold_tolerance:g}: "
+            f"{'ok' if fc['passed'] else 'FAILED'}; fp32 noise baseline (unfolded fp32 on {device} vs "
+            f"float64): {fc['fp32_noise_max_rel_diff']:.3e}")
+    except Exception as e:  # noqa: BLE001
+        import traceback
+        traceback.print_exc()
+        fc.update(passed=False, error=f"{type(e).__name__}: {e}")
+        say(f"fold check FAILED with an error: {type(e).__name__}: {e}")
+    fc["passed"] = bool(fc.get("passed")) and fold_exact
+    write_json()
+
+    def run_model_mode(name, dtype, fast, graph, compiled):
+        parts = [dtype + (" (TF32 off)" if dtype == "float32" and cuda else ""),
+                 "BN folded, channels_last" if fast else "BN unfolded (separate ops), NCHW"]
+        info = dict(dtype=dtype, bn_folded=fast, channels_last=fast, cuda_graph=graph and cuda,
+                    compiled=compiled)
+        t0 = time.perf_counter()
+        with grad_ctx():
+            model = make_model(dtype, fast)
+            x = make_input(dtype, fast)
+            if graph and cuda:
+                parts.append("CUDA graph")
+                s = torch.cuda.Stream(device)
+                s.wait_stream(torch.cuda.current_stream(device))
+                with torch.cuda.stream(s):
+                    for _ in range(3):  # cuDNN autotuning happens here, before capture
+                        model(x)
+                torch.cuda.current_stream(device).wait_stream(s)
+                g = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(g):
+                    static_out = model(x)
+                fn = g.replay
+
+                def outputs():
+                    g.replay()
+                    return static_out
+            elif compiled:
+                parts.append(f'torch.compile(mode="{a.compile_mode}")')
+                cm = torch.compile(model, mode=a.compile_mode, dynamic=False)
+                mark = getattr(getattr(torch, "compiler", None), "cudagraph_mark_step_begin", None)
+
+                def fn():
+                    if mark is not None:
+                        mark()
+                    return cm(x)
+
+                say(f"  {name}: compiling (mode={a.compile_mode}; YOLOv3 can take several minutes) ...")
+                tc = time.perf_counter()
+                fn()
+                if cuda:
+                    torch.cuda.synchronize(device)
+                info["compile_s"] = round(time.perf_counter() - tc, 2)
+                say(f"  {name}: first call (compile + autotune) took {info['compile_s']:.1f} s")
+                for _ in range(3):  # cudagraph trees record on the first calls after compilation
+                    fn()
+
+                def outputs():
+                    return [t.clone() for t in fn()]
+            else:
+                if graph:
+                    parts.append("no CUDA graph on CPU (folded model timed eagerly)")
+                fn = lambda: model(x)  # noqa: E731
+                outputs = fn
+            info["setup_s"] = round(time.perf_counter() - t0, 2)
+            say(f"  {name}: timing ...")
+            info.update(time_device(fn, iterations, warmup, device))
+            out = [t.float().cpu() for t in outputs()]
+        rel, ab = max_rel_diff(out, ref_out)
+        info["max_rel_diff_vs_fp32"] = rel
+        info["max_abs_diff_vs_fp32"] = ab
+        info["tflops"] = flops / (info["median_ms"] * 1e-3) / 1e12
+        if "gpu_median_ms" in info:
+            info["gpu_tflops"] = flops / (info["gpu_median_ms"] * 1e-3) / 1e12
+        info["description"] = ", ".join(parts)
+        return info
+
+    def run_matmul():
+        n = a.matmul_size
+        A = torch.randn(n, n, device=device, dtype=torch.float16)
+        B = torch.randn(n, n, device=device, dtype=torch.float16)
+        C = torch.empty(n, n, device=device, dtype=torch.float16)
+        fn = lambda: torch.matmul(A, B, out=C)  # noqa: E731
+        say(f"  matmul-ceiling: timing fp16 {n}x{n}x{n} torch.matmul ...")
+        info = dict(n=n, dtype="float16", flops=2 * n ** 3,
+                    fp16_reduced_precision_reduction=torch.backends.cuda.matmul.allow_fp16_reduced_precision_reduction)
+        info.update(time_device(fn, a.matmul_iterations, 10, device))
+        info["tflops"] = 2 * n ** 3 / (info["median_ms"] * 1e-3) / 1e12
+        info["gpu_tflops"] = 2 * n ** 3 / (info["gpu_median_ms"] * 1e-3) / 1e12
+        info["gpu_tflops_best"] = 2 * n ** 3 / (info["gpu_min_ms"] * 1e-3) / 1e12
+        info["description"] = f"fp16 dense {n}^3 torch.matmul (cuBLAS), the measured fp16 TFLOP/s ceiling"
+        del A, B, C
+        return info
+
+    failed = []
+    for name in modes:
+        spec = GPU_BENCH_MODES[name]
+        if not cuda and (spec is None or spec[0] == "float16" or spec[3]):
+            reason = ("CUDA-only mode (fp16, torch.compile and the matmul ceiling are only timed on a GPU); "
+                      f"--device is {device}")
+            say(f"{name}: skipped: {reason}")
+            result["modes"][name] = dict(status="skipped", reason=reason)
+            write_json()
+            continue
+        if spec is not None and spec[1] and not fold_exact and not a.ignore_fold_check:
+            reason = ("the float64 BN-fold check failed, so the folded model is not trusted "
+                      "(--ignore-fold-check to run anyway)")
+            say(f"{name}: skipped: {reason}")
+            result["modes"][name] = dict(status="skipped", reason=reason)
+            write_json()
+            continue
+        say(f"{name}: ...")
+        try:
+            info = run_matmul() if spec is None else run_model_mode(name, *spec)
+            info = dict(status="ok", **info)
+            if spec is None:
+                say(f"{name}: median {info['median_ms']:.3f} ms, {info['tflops']:.1f} TFLOP/s wall "
+                    f"({info['gpu_tflops']:.1f} GPU-event, best {info['gpu_tflops_best']:.1f})")
+            else:
+                gpu = f", GPU events median {info['gpu_median_ms']:.3f} ms" if "gpu_median_ms" in info else ""
+                say(f"{name}: median {info['median_ms']:.3f} ms  p99 {info['p99_ms']:.3f} ms  "
+                    f"mean {info['mean_ms']:.3f} ms{gpu}; {info['tflops']:.2f} TFLOP/s; "
+                    f"max rel diff vs fp32 {info['max_rel_diff_vs_fp32']:.2e}  [{info['description']}]")
+        except Exception as e:  # noqa: BLE001 -- every mode is independently skippable
+            import traceback
+            traceback.print_exc()
+            say(f"{name}: FAILED: {type(e).__name__}: {e} (continuing with the other modes)")
+            info = dict(status="failed", error=f"{type(e).__name__}: {e}"[:4000])
+            failed.append(name)
+        result["modes"][name] = info
+        if cuda:
+            torch.cuda.empty_cache()
+        write_json()
+
+    result["total_s"] = round(time.perf_counter() - t_start, 1)
+    write_json()
+    say("")
+    say(f"{result['model']} {w}x{h} batch 1 on {dev_info['name']}: conv {flops / 1e9:.2f} GFLOP")
+    say(f"  {'mode':18s} {'median ms':>10s} {'p99 ms':>9s} {'mean ms':>9s} {'TFLOP/s':>8s}")
+    for name, r in result["modes"].items():
+        if r.get("status") == "ok":
+            say(f"  {name:18s} {r['median_ms']:10.3f} {r['p99_ms']:9.3f} {r['mean_ms']:9.3f} {r['tflops']:8.2f}")
+        else:
+            say(f"  {name:18s} {r['status']}")
+    if a.json:
+        say(f"wrote {a.json}")
+    if not fc["passed"]:
+        say("BN-fold check FAILED (see fold_check above): exit 1")
+        raise SystemExit(1)
+    if failed and a.strict:
+        raise SystemExit(2)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -883,6 +1271,30 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--size", help="calibration input size WxH (default: cfg)")
     p.set_defaults(fn=cmd_random_weights)
+
+    p = sub.add_parser("gpu-bench", help="time PyTorch at batch 1 on a GPU: eager, CUDA graph, torch.compile",
+                       description="Batch-1 latency of PyTorch on the model, mode by mode; see README.md.")
+    common(p)
+    p.add_argument("--device", default="cuda", help="cuda, cuda:N or cpu (default cuda)")
+    p.add_argument("--modes", default=GPU_BENCH_DEFAULT_MODES,
+                   help=f"comma list, run in this order, of: {', '.join(GPU_BENCH_MODES)} "
+                        f"(default {GPU_BENCH_DEFAULT_MODES})")
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--warmup", type=int, default=None, help="default max(10, iterations/10)")
+    p.add_argument("--seed", type=int, default=0, help="input seed: np.random.default_rng(seed).random(...)")
+    p.add_argument("--json", metavar="OUT", help="write the results to this JSON file (rewritten after each mode)")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
+    p.add_argument("--compile-mode", default="max-autotune", help='torch.compile mode (default "max-autotune")')
+    p.add_argument("--grad-mode", choices=("inference", "no_grad"), default="inference")
+    p.add_argument("--matmul-size", type=int, default=8192)
+    p.add_argument("--matmul-iterations", type=int, default=50)
+    p.add_argument("--fold-tolerance", type=float, default=1e-4,
+                   help="fp32 fold check: max rel diff above this fails (exit 1 after the timings)")
+    p.add_argument("--ignore-fold-check", action="store_true",
+                   help="run the folded modes even if the float64 fold check fails")
+    p.add_argument("--no-cudnn-benchmark", action="store_true", help="leave torch.backends.cudnn.benchmark off")
+    p.add_argument("--strict", action="store_true", help="exit 2 if any mode failed (default: exit 0)")
+    p.set_defaults(fn=cmd_gpu_bench)
 
     a = ap.parse_args(argv)
     try:

@@ -98,6 +98,11 @@ impl Postprocessor {
         self.finish(letterbox, params, out);
     }
 
+    /// Candidates the last run kept for NMS.
+    pub fn candidates_last(&self) -> usize {
+        self.candidates.len()
+    }
+
     fn begin(&mut self) {
         self.candidates.clear();
         self.overflow = 0;

@@ -40,8 +40,8 @@ pub struct CudaContext {
     /// The layers alone, for timing the network apart from input and decode.
     network: Option<Graph>,
     launches: Vec<Launch>,
-    /// `launches[network]` are the layers'.
-    network_range: std::ops::Range<usize>,
+    /// `launches[nodes[i]]` are node i's.
+    nodes: Vec<std::ops::Range<usize>>,
     arena: DeviceBuffer,
     workspace: DeviceBuffer,
     /// The f32 input binding: pinned staging the caller fills, and its device copy.
@@ -104,11 +104,12 @@ impl CudaContext {
         )? {
             launches.push(l);
         }
-        let first_layer = launches.len();
+        let mut nodes = Vec::with_capacity(g.nodes.len());
         for i in 0..g.nodes.len() {
+            let first = launches.len();
             engine.node_launches(i, a, workspace.ptr(), None, &mut launches)?;
+            nodes.push(first..launches.len());
         }
-        let network_range = first_layer..launches.len();
         engine.decode_launches(
             a,
             threshold_dev.ptr(),
@@ -120,7 +121,7 @@ impl CudaContext {
             graph: None,
             network: None,
             launches,
-            network_range,
+            nodes,
             arena,
             workspace,
             input_host,
@@ -136,7 +137,8 @@ impl CudaContext {
         };
         c.set_threshold(0.25)?;
         c.graph = Some(c.capture(true, 0..c.launches.len())?);
-        c.network = Some(c.capture(false, c.network_range.clone())?);
+        let layers = c.nodes.first().map_or(0, |r| r.start)..c.nodes.last().map_or(0, |r| r.end);
+        c.network = Some(c.capture(false, layers)?);
         Ok(c)
     }
 
@@ -298,31 +300,22 @@ impl CudaContext {
         (&self.heads_host[i].as_slice::<f32>()[..shape.len()], shape)
     }
 
-    /// Runs the frame eagerly, adding each node's GPU time in ms to `times[node]`.
+    /// Runs the frame's layers one by one (launched back to back, events between them),
+    /// adding each node's GPU time in ms to `times[node]`.
     pub fn infer_profiled(&mut self, times: &mut [f64]) -> Result<()> {
-        let engine = Arc::clone(&self.engine);
         let s = self.stream.cu_stream();
-        let n = engine.graph().nodes.len();
+        let n = self.nodes.len();
         let events: Vec<sys::CUevent> = (0..=n)
             .map(|_| result::event::create(sys::CUevent_flags::CU_EVENT_DEFAULT))
             .collect::<Result<_, _>>()
             .map_err(|e| driver_error("creating events", e))?;
         let run = (|| -> Result<()> {
             self.infer()?;
-            let mut launches = Vec::new();
-            for (i, ev) in events.iter().enumerate().take(n) {
-                launches.clear();
-                engine.node_launches(
-                    i,
-                    self.arena.ptr(),
-                    self.workspace.ptr(),
-                    None,
-                    &mut launches,
-                )?;
+            for (range, ev) in self.nodes.iter().zip(&events) {
                 // SAFETY: the event and stream belong to this context.
                 unsafe { result::event::record(*ev, s) }
                     .map_err(|e| driver_error("recording an event", e))?;
-                for l in &launches {
+                for l in &self.launches[range.clone()] {
                     l.record(s).map_err(|e| driver_error("launching", e))?;
                 }
             }

@@ -255,6 +255,8 @@ impl CudaEngine {
             ) => {
                 let t = tactic.unwrap_or(*planned);
                 let x = g.shape(node.inputs[0]);
+                let by8 = |t: usize| place(t).offset % 8 == 0 && place(t).pixel_stride % 8 == 0;
+                let vec8 = by8(node.output) && c.residual.is_none_or(by8);
                 let p = conv_params(
                     c,
                     x,
@@ -268,6 +270,7 @@ impl CudaEngine {
                         y: ptr(node.output),
                         out_stride: os as usize,
                         partial: workspace,
+                        vec8,
                     },
                     t,
                 );
@@ -559,6 +562,8 @@ struct ConvPtrs {
     y: u64,
     out_stride: usize,
     partial: u64,
+    /// Output and residual pixel strides and element offsets are multiples of 8.
+    vec8: bool,
 }
 
 fn conv_params(
@@ -599,5 +604,6 @@ fn conv_params(
         } else {
             k as i32
         },
+        vec8: i32::from(p.vec8),
     }
 }

@@ -35,6 +35,7 @@ pub struct ConvParams {
     pub post_act: i32,
     pub splits: i32,
     pub k_per_split: i32,
+    pub vec8: i32,
 }
 
 /// `struct Strided` in layers.cu.

@@ -8,7 +8,12 @@ pub enum Family {
     /// CUDA-core FMA, any conv; `conv_simt.cu`.
     Simt,
     /// Tensor cores, mma.sync m16n8k16 FP16 -> FP32; `conv_hmma.cu`.
-    Hmma { wm: u32, wn: u32, stages: u32 },
+    Hmma {
+        bk: u32,
+        wm: u32,
+        wn: u32,
+        stages: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,9 +33,9 @@ impl Kernel {
             threads,
         }
     }
-    const fn hmma(bm: u32, bn: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
+    const fn hmma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
         Kernel {
-            family: Family::Hmma { wm, wn, stages },
+            family: Family::Hmma { bk, wm, wn, stages },
             bm,
             bn,
             threads: wm * wn * 32,
@@ -42,14 +47,19 @@ impl Kernel {
         let (bm, bn) = (self.bm, self.bn);
         match self.family {
             Family::Simt => format!("conv_simt_{}_{bm}x{bn}", dtype(precision)),
-            Family::Hmma { wm, wn, stages } => format!("conv_hmma_{bm}x{bn}_w{wm}x{wn}_s{stages}"),
+            Family::Hmma { bk, wm, wn, stages } => {
+                format!("conv_hmma_{bm}x{bn}x{bk}_w{wm}x{wn}_s{stages}")
+            }
         }
     }
 
     pub fn shared_bytes(&self) -> u32 {
         match self.family {
             Family::Simt => 0,
-            Family::Hmma { stages, .. } => stages * (self.bm + self.bn) * 32 * 2,
+            // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for.
+            Family::Hmma { bk, stages, .. } => {
+                (stages * (self.bm + self.bn) * bk * 2).max(self.bm * (self.bn + 4) * 4)
+            }
         }
     }
 }
@@ -61,27 +71,29 @@ pub fn dtype(precision: Precision) -> &'static str {
     }
 }
 
-const SIMT_F32: [Kernel; 5] = [
+const SIMT_F32: [Kernel; 4] = [
     Kernel::simt(32, 32, 256),
-    Kernel::simt(64, 32, 256),
     Kernel::simt(64, 64, 256),
     Kernel::simt(128, 64, 256),
     Kernel::simt(128, 128, 256),
 ];
-const SIMT_F16: [Kernel; 4] = [
+const SIMT_F16: [Kernel; 3] = [
     Kernel::simt(32, 32, 256),
-    Kernel::simt(64, 32, 256),
     Kernel::simt(64, 64, 256),
     Kernel::simt(128, 64, 256),
 ];
-const HMMA: [Kernel; 7] = [
-    Kernel::hmma(128, 128, 2, 2, 3),
-    Kernel::hmma(128, 128, 2, 4, 3),
-    Kernel::hmma(128, 64, 2, 2, 3),
-    Kernel::hmma(64, 128, 2, 2, 3),
-    Kernel::hmma(64, 64, 2, 2, 3),
-    Kernel::hmma(64, 64, 2, 2, 4),
-    Kernel::hmma(32, 64, 1, 2, 4),
+const HMMA: [Kernel; 11] = [
+    Kernel::hmma(128, 128, 32, 2, 2, 3),
+    Kernel::hmma(128, 128, 32, 2, 4, 3),
+    Kernel::hmma(128, 64, 32, 2, 2, 3),
+    Kernel::hmma(64, 128, 32, 2, 2, 3),
+    Kernel::hmma(64, 64, 32, 2, 2, 4),
+    Kernel::hmma(32, 64, 32, 1, 2, 4),
+    Kernel::hmma(128, 128, 64, 2, 4, 3),
+    Kernel::hmma(128, 64, 64, 2, 2, 4),
+    Kernel::hmma(64, 128, 64, 2, 2, 4),
+    Kernel::hmma(64, 64, 64, 2, 2, 4),
+    Kernel::hmma(64, 64, 64, 2, 2, 3),
 ];
 
 /// One choice for one conv: a kernel and how many ways K is split.
@@ -97,7 +109,9 @@ impl ConvTactic {
         let k = self.kernel;
         let family = match k.family {
             Family::Simt => format!("simt-{}", dtype(precision)),
-            Family::Hmma { wm, wn, stages } => format!("hmma-f16 w{wm}x{wn} s{stages}"),
+            Family::Hmma { bk, wm, wn, stages } => {
+                format!("hmma-f16 k{bk} w{wm}x{wn} s{stages}")
+            }
         };
         let split = if self.splits > 1 {
             format!(" split-k {}", self.splits)
@@ -139,7 +153,7 @@ fn splits(precision: Precision) -> Vec<ConvTactic> {
     if precision != Precision::Fp16 {
         return Vec::new();
     }
-    [HMMA[4], HMMA[6]]
+    [HMMA[4], HMMA[5], HMMA[9]]
         .into_iter()
         .flat_map(|kernel| [2, 4, 8].map(|splits| ConvTactic { kernel, splits }))
         .collect()
@@ -155,7 +169,7 @@ pub fn candidates(precision: Precision, shape: &ConvShape, cc: (i32, i32)) -> Ve
             Family::Simt => t.splits == 1,
             Family::Hmma { .. } => {
                 // Split K only where the tile grid leaves most SMs idle and each split keeps
-                // at least 8 k-tiles.
+                // at least 8 32-wide k-tiles. k_per_split is a multiple of the tile's BK.
                 let tiles =
                     shape.m.div_ceil(t.kernel.bm as usize) * shape.n.div_ceil(t.kernel.bn as usize);
                 hmma_ok && (t.splits == 1 || (tiles < 256 && shape.k >= t.splits as usize * 8 * 32))
@@ -164,7 +178,7 @@ pub fn candidates(precision: Precision, shape: &ConvShape, cc: (i32, i32)) -> Ve
         .collect()
 }
 
-/// K elements per split, a whole number of 32-wide k-tiles.
+/// K elements per split, a whole number of 64-wide k-tiles (so of 32-wide ones too).
 pub fn k_per_split(k: usize, splits: u32) -> usize {
-    k.div_ceil(splits as usize).div_ceil(32) * 32
+    k.div_ceil(splits as usize).div_ceil(64) * 64
 }
