@@ -160,12 +160,9 @@ mapfile -t engine_tests < <(test_targets engine)
 mapfile -t protocol_tests < <(test_targets protocol)
 mapfile -t daemon_tests < <(test_targets daemon)
 # Skipped by name:
-# - plan.rs's mutated-plan test fails on aarch64 only: a mutated plan loads, then infer fails
-#   with "input overlaps its output in the arena". An engine bug; drop the --skip once fixed.
 # - the library's V4L2-on-/dev/null test: qemu-user answers V4L2 ioctls with ENOSYS, where the
 #   kernel says ENOTTY.
-cross/build.sh test --no-fail-fast -p edge-engine --lib "${engine_tests[@]}" -- \
-  --skip thousands_of_mutated_plans_load_or_fail_cleanly
+cross/build.sh test --no-fail-fast -p edge-engine --lib "${engine_tests[@]}"
 cross/build.sh test --no-fail-fast -p edge-infer-protocol --lib "${protocol_tests[@]}"
 cross/build.sh test --no-fail-fast -p edge-infer --lib "${daemon_tests[@]}" -- \
   --skip capture::v4l2::tests::a_file_that_is_not_a_v4l2_device_is_unusable
