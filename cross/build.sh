@@ -52,9 +52,9 @@ case "${1:-}" in
     echo "cross/build.sh: $bin ($(stat -c %s "$bin") bytes)"
     ;;
   test)
-    # One test at a time under qemu, as cross's own images do: with more, libtest warns about
-    # tests running over 60 s, and that warning allocates inside daemon/tests/no_alloc.rs's
-    # counted window (the test takes ~90 s under qemu).
+    # One test at a time under qemu (as rust-lang's own qemu CI images run them): the emulated
+    # CPU is many times slower, and tests with time limits stay steady without a second test
+    # competing for it. Most test binaries hold a few short tests, so little is lost.
     shift
     export RUST_TEST_THREADS=${RUST_TEST_THREADS:-1}
     # `cargo zigbuild test` is spelled `cargo-zigbuild test`.
