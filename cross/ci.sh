@@ -63,9 +63,6 @@ export CARGO_ZIGBUILD_PYTHON_PATH=$tools/venv/bin/python3
 /usr/bin/rustc --version; cargo-zigbuild --version; cargo-deb --version
 echo "zig $("$CARGO_ZIGBUILD_PYTHON_PATH" -m ziglang version)"; qemu-aarch64 --version | head -1
 
-step "clippy for aarch64 (the NEON and other aarch64-only code the host's clippy never sees)"
-cross/build.sh clippy --workspace --all-targets -- -D warnings
-
 step "aarch64 release build (cross/build.sh)"
 cross/build.sh
 bin=$CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/edge-infer
@@ -180,6 +177,11 @@ grep -q 'reading its capabilities: Function not implemented' <<<"$out" \
   || { echo "$out"; fail "$v4l2_test fails under qemu, and not because of ENOSYS"; }
 echo "SKIPPED under qemu: $v4l2_test (qemu-user answers VIDIOC_QUERYCAP with ENOSYS, the kernel"
 echo "  with ENOTTY; run on its own it fails with exactly that; it passes natively in .ci/run)"
+
+step "clippy for aarch64 (the NEON and other aarch64-only code the host's clippy never sees)"
+# After the tests, whose build scripts and proc macros it reuses (run first, from clean, it took
+# over 5 minutes on 2 cores).
+cross/build.sh clippy --workspace --all-targets -- -D warnings
 
 step "amd64 release build (cross/build.sh, glibc 2.31 too)"
 TARGET=x86_64-unknown-linux-gnu cross/build.sh
