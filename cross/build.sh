@@ -7,6 +7,7 @@
 #                                          $CARGO_TARGET_DIR/aarch64-unknown-linux-gnu/release/edge-infer
 #   TARGET=x86_64-unknown-linux-gnu cross/build.sh       the same for amd64 (also glibc 2.31)
 #   cross/build.sh test -p edge-engine --lib             tests, run under qemu (cross/qemu-aarch64.sh)
+#   cross/build.sh clippy --workspace -- -D warnings     clippy for the target (rust-web-clippy)
 #   cross/build.sh zigbuild <args>                       any other `cargo zigbuild`
 #
 # Environment: TARGET (aarch64-unknown-linux-gnu), GLIBC (2.31), CARGO_TARGET_DIR (target),
@@ -52,17 +53,24 @@ case "${1:-}" in
     echo "cross/build.sh: $bin ($(stat -c %s "$bin") bytes)"
     ;;
   test)
-    # One test at a time under qemu, as cross's own images do: with more, libtest warns about
-    # tests running over 60 s, and that warning allocates inside daemon/tests/no_alloc.rs's
-    # counted window (the test takes ~90 s under qemu).
+    # One test at a time under qemu (as rust-lang's own qemu CI images run them): the emulated
+    # CPU is many times slower, and tests with time limits stay steady without a second test
+    # competing for it. Most test binaries hold a few short tests, so little is lost.
     shift
     export RUST_TEST_THREADS=${RUST_TEST_THREADS:-1}
     # `cargo zigbuild test` is spelled `cargo-zigbuild test`.
     CARGO=$cargo exec cargo-zigbuild test --locked --target "$target.$glibc" "$@"
     ;;
+  clippy)
+    # Checks only, nothing linked for the target: plain cargo, no zig. The cargo-clippy beside
+    # $cargo (Debian's is rust-web-clippy), named in full: a rustup proxy of that name may come
+    # first in PATH.
+    shift
+    CARGO=$cargo exec "$(dirname "$cargo")/cargo-clippy" clippy --locked --target "$target" "$@"
+    ;;
   zigbuild)
     shift
     exec "$cargo" zigbuild --target "$target.$glibc" "$@"
     ;;
-  *) echo "usage: cross/build.sh [test <cargo test args> | zigbuild <cargo build args>]" >&2; exit 64 ;;
+  *) echo "usage: cross/build.sh [test <cargo test args> | clippy <cargo clippy args> | zigbuild <cargo build args>]" >&2; exit 64 ;;
 esac

@@ -28,10 +28,12 @@ export DEBIAN_FRONTEND=noninteractive
 # libc6-dev-arm64-cross, linux-libc-dev-arm64-cross: aarch64 glibc (qemu's sysroot) and the
 # headers bindgen reads. libclang1-14: bindgen. binutils-aarch64-linux-gnu: objdump/objcopy/nm.
 # qemu-user: qemu-aarch64. gcc, python3: the protocol's C and Python client tests.
-# python3-venv: ziglang. binutils: objcopy for the amd64 binary.
-packages=(rustc-web cargo-web libstd-rust-web-dev:arm64 libc6-dev-arm64-cross
+# python3-venv: ziglang. binutils: objcopy for the amd64 binary. rust-web-clippy: clippy for
+# the aarch64 target. systemd, init-system-helpers: systemd-sysusers and deb-systemd-helper,
+# which the package's maintainer scripts run in the scratch-root install.
+packages=(rustc-web cargo-web rust-web-clippy libstd-rust-web-dev:arm64 libc6-dev-arm64-cross
           linux-libc-dev-arm64-cross libclang1-14 binutils binutils-aarch64-linux-gnu qemu-user
-          gcc python3 python3-venv)
+          gcc python3 python3-venv systemd init-system-helpers)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -159,16 +161,27 @@ test_targets() {
 mapfile -t engine_tests < <(test_targets engine)
 mapfile -t protocol_tests < <(test_targets protocol)
 mapfile -t daemon_tests < <(test_targets daemon)
-# Skipped by name:
-# - plan.rs's mutated-plan test fails on aarch64 only: a mutated plan loads, then infer fails
-#   with "input overlaps its output in the arena". An engine bug; drop the --skip once fixed.
-# - the library's V4L2-on-/dev/null test: qemu-user answers V4L2 ioctls with ENOSYS, where the
-#   kernel says ENOTTY.
-cross/build.sh test --no-fail-fast -p edge-engine --lib "${engine_tests[@]}" -- \
-  --skip thousands_of_mutated_plans_load_or_fail_cleanly
+# One test is skipped by name: the library's V4L2-on-/dev/null test expects the kernel's
+# ENOTTY for VIDIOC_QUERYCAP, and qemu-user answers the ioctls it does not translate (all of
+# V4L2) with ENOSYS. It runs natively in .ci/run's `cargo test`; here it runs on its own after
+# the others, to show it still fails for that reason and no other.
+v4l2_test=capture::v4l2::tests::a_file_that_is_not_a_v4l2_device_is_unusable
+cross/build.sh test --no-fail-fast -p edge-engine --lib "${engine_tests[@]}"
 cross/build.sh test --no-fail-fast -p edge-infer-protocol --lib "${protocol_tests[@]}"
 cross/build.sh test --no-fail-fast -p edge-infer --lib "${daemon_tests[@]}" -- \
-  --skip capture::v4l2::tests::a_file_that_is_not_a_v4l2_device_is_unusable
+  --exact --skip "$v4l2_test"
+if out=$(cross/build.sh test -p edge-infer --lib -- --exact "$v4l2_test" 2>&1); then
+  fail "$v4l2_test passes under qemu now: stop skipping it"
+fi
+grep -q 'reading its capabilities: Function not implemented' <<<"$out" \
+  || { echo "$out"; fail "$v4l2_test fails under qemu, and not because of ENOSYS"; }
+echo "SKIPPED under qemu: $v4l2_test (qemu-user answers VIDIOC_QUERYCAP with ENOSYS, the kernel"
+echo "  with ENOTTY; run on its own it fails with exactly that; it passes natively in .ci/run)"
+
+step "clippy for aarch64 (the NEON and other aarch64-only code the host's clippy never sees)"
+# After the tests, whose build scripts and proc macros it reuses (run first, from clean, it took
+# over 5 minutes on 2 cores).
+cross/build.sh clippy --workspace --all-targets -- -D warnings
 
 step "amd64 release build (cross/build.sh, glibc 2.31 too)"
 TARGET=x86_64-unknown-linux-gnu cross/build.sh
@@ -187,8 +200,13 @@ step "package contents"
 for deb in "$out"/edge-infer_*_arm64.deb "$out"/edge-infer_*_amd64.deb; do
   [ -f "$deb" ] || fail "missing $deb"
   echo "--- $deb"
-  dpkg-deb -f "$deb" Package Version Architecture Depends
+  dpkg-deb -f "$deb" Package Version Architecture Depends Description
   dpkg-deb -c "$deb"
+  # The synopsis is the crate's one-line description, whole (cargo-deb wraps anything over 79
+  # characters into the extended description).
+  synopsis=$(dpkg-deb -f "$deb" Description | head -1)
+  [ "$synopsis" = "$(sed -n 's/^description = "\(.*\)"$/\1/p' daemon/Cargo.toml)" ] && [ ${#synopsis} -le 72 ] \
+    || fail "$deb: synopsis '$synopsis' is not the crate's short description"
   x=$(mktemp -d); dpkg-deb -R "$deb" "$x"
   for f in usr/bin/edge-infer etc/edge-infer/edge-infer.yaml \
            usr/lib/systemd/system/edge-infer.service usr/lib/sysusers.d/edge-infer.conf \

@@ -423,8 +423,50 @@ impl Graph {
         self.outputs.contains(&t)
     }
 
+    /// Whether `node` takes its input `k` (an index into `node.inputs`) in place, with nothing to
+    /// copy: a concat input already written into its channel window of the output, or a slice
+    /// whose output is that window of its input. Every other read is a copy.
+    pub fn in_place(&self, node: &Node, k: usize) -> bool {
+        match node.op {
+            Op::Concat => {
+                let (base, at) = self.storage_of(node.output);
+                let offset: usize = node.inputs[..k].iter().map(|&t| self.shape(t).c).sum();
+                self.tensors[node.inputs[k]].storage
+                    == Storage::View {
+                        base,
+                        channel_offset: at + offset,
+                    }
+            }
+            Op::ChannelSlice { offset, .. } => {
+                let (base, at) = self.storage_of(node.inputs[k]);
+                self.tensors[node.output].storage
+                    == Storage::View {
+                        base,
+                        channel_offset: at + offset,
+                    }
+            }
+            _ => false,
+        }
+    }
+
+    /// A tensor `node` copies from the buffer its own output lives in (through views), if any:
+    /// the node would overwrite what it is still reading.
+    pub fn reads_own_buffer(&self, node: &Node) -> Option<TensorId> {
+        let (base, _) = self.storage_of(node.output);
+        let residual = match &node.op {
+            Op::Conv(c) => c.residual,
+            _ => None,
+        };
+        (0..node.inputs.len())
+            .filter(|&k| !self.in_place(node, k))
+            .map(|k| node.inputs[k])
+            .chain(residual)
+            .find(|&t| self.storage_of(t).0 == base)
+    }
+
     /// Checks everything a backend relies on: ids in range, one producer per tensor, nodes in
-    /// topological order, shapes consistent with each op, views inside their base.
+    /// topological order, shapes consistent with each op, views inside their base, and no node
+    /// copying from the buffer it writes.
     pub fn validate(&self) -> Result<(), String> {
         let n = self.tensors.len();
         if self.input >= n {
@@ -491,6 +533,16 @@ impl Graph {
         }
         if self.outputs.is_empty() || self.outputs.iter().any(|&t| t >= n) {
             return Err("graph outputs missing or out of range".into());
+        }
+        // Only now: views point inside their bases, so storage can be followed.
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Some(t) = self.reads_own_buffer(node) {
+                return Err(format!(
+                    "node {i} ({}): reads tensor {t} ({}) from the buffer its output {} ({}) is \
+                     written to",
+                    node.name, self.tensors[t].name, node.output, self.tensors[node.output].name
+                ));
+            }
         }
         Ok(())
     }

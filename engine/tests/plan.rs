@@ -2,6 +2,7 @@
 
 mod common;
 use common::*;
+use edge_engine::graph::{Op, Storage};
 use edge_engine::plan::{format, Fingerprint, PlanError};
 use edge_engine::{Builder, Engine, Error};
 
@@ -105,6 +106,69 @@ fn a_valid_checksum_over_a_broken_graph_is_malformed_not_a_panic() {
     plan.graph.nodes[0].inputs = vec![9999];
     let e = plan_error(&format::to_bytes(&plan));
     assert!(matches!(e, PlanError::Malformed { .. }), "{e}");
+}
+
+/// A concat input moved out of its channel window of the concat's buffer (one byte of a
+/// plan: the mutation that found this), so the concat would copy it from the buffer it is
+/// writing: refused when the plan loads, not when it runs.
+#[test]
+fn a_concat_copying_from_its_own_buffer_is_refused_at_load() {
+    let (mut plan, _) = plan_bytes();
+    let g = &plan.graph;
+    let (i, node) = g
+        .nodes
+        .iter()
+        .enumerate()
+        .find(|(_, n)| {
+            matches!(n.op, Op::Concat)
+                && n.inputs.len() >= 2
+                && (0..n.inputs.len()).all(|k| g.in_place(n, k))
+        })
+        .expect("allops.cfg has an in-place concat");
+    let (first, moved) = (node.inputs[0], node.inputs[1]);
+    plan.graph.tensors[moved].storage = plan.graph.tensors[first].storage;
+    let e = plan_error(&format::to_bytes(&plan));
+    assert!(matches!(e, PlanError::Malformed { .. }), "{e}");
+    let want = format!(
+        "node {i} ({}): reads tensor {moved} ",
+        plan.graph.nodes[i].name
+    );
+    assert!(
+        e.to_string().contains(&want) && e.to_string().contains("buffer its output"),
+        "{e}"
+    );
+}
+
+/// A conv whose output is made a view of its own residual's storage (the residual has the
+/// conv's output shape, so the window fits): the fused epilogue would read the residual where
+/// it is writing. Refused at load.
+#[test]
+fn a_conv_writing_over_its_residual_is_refused_at_load() {
+    let (mut plan, _) = plan_bytes();
+    let (i, out, residual) = plan
+        .graph
+        .nodes
+        .iter()
+        .enumerate()
+        .find_map(|(i, n)| match &n.op {
+            Op::Conv(c) => c.residual.map(|r| (i, n.output, r)),
+            _ => None,
+        })
+        .expect("allops.cfg has a conv with a fused residual");
+    plan.graph.tensors[out].storage = match plan.graph.tensors[residual].storage {
+        Storage::Own => Storage::View {
+            base: residual,
+            channel_offset: 0,
+        },
+        view => view,
+    };
+    let e = plan_error(&format::to_bytes(&plan));
+    assert!(matches!(e, PlanError::Malformed { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&format!("node {i} ("))
+            && e.to_string().contains(&format!("reads tensor {residual} ")),
+        "{e}"
+    );
 }
 
 /// Mutations of a valid plan: random byte flips, truncations and splices, each both as is

@@ -83,16 +83,14 @@ fn assign(graph: &mut Graph, banned: &[bool]) {
     }
 }
 
-/// A node that writes into a buffer it also reads through another view: the concat (or
-/// slice) that made the buffer shared must fall back to a copy.
+/// A node that writes into a buffer it also reads through another view (which the graph
+/// would not validate with): the concat (or slice) that made the buffer shared must fall back
+/// to a copy.
 fn conflict(graph: &Graph) -> Option<usize> {
     let producer = graph.producer();
     for node in &graph.nodes {
-        if matches!(node.op, Op::Concat | Op::ChannelSlice { .. }) {
-            continue;
-        }
         let (base, _) = graph.storage_of(node.output);
-        if let Some(r) = node.reads().find(|&t| graph.storage_of(t).0 == base) {
+        if let Some(r) = graph.reads_own_buffer(node) {
             // Undo the view that made `r` share the buffer: a slice's, or the concat's.
             let culprit = match producer[r].map(|p| &graph.nodes[p].op) {
                 Some(Op::ChannelSlice { .. }) => producer[r],

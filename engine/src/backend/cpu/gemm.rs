@@ -469,13 +469,21 @@ macro_rules! direct_kernel {
     };
 }
 
+// The 12-row tiles are AVX-512's (32 vector registers); 6x16 serves AVX2 and NEON; 4x8 is the
+// portable fallback everywhere.
+#[cfg(target_arch = "x86_64")]
 direct_kernel!(direct_12x32, 12 x 32, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
+#[cfg(target_arch = "x86_64")]
 direct_kernel!(direct_12x16, 12 x 16, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 direct_kernel!(direct_6x16, 6 x 16, fma = true, rows [0 1 2 3 4 5]);
 direct_kernel!(direct_4x8, 4 x 8, fma = false, rows [0 1 2 3]);
 
+#[cfg(target_arch = "x86_64")]
 microkernel!(kernel_12x32, 12 x 32, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
+#[cfg(target_arch = "x86_64")]
 microkernel!(kernel_12x16, 12 x 16, fma = true, rows [0 1 2 3 4 5 6 7 8 9 10 11]);
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 microkernel!(kernel_6x16, 6 x 16, fma = true, rows [0 1 2 3 4 5]);
 microkernel!(kernel_4x8, 4 x 8, fma = false, rows [0 1 2 3]);
 

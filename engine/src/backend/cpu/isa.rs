@@ -7,7 +7,7 @@ pub enum Level {
     Avx512,
     /// x86-64 with AVX2 and FMA: 6x16 register tile.
     Avx2,
-    /// aarch64 NEON (always present there): 8x8 tile with fused multiply-add.
+    /// aarch64 NEON (always present there): 6x16 register tile.
     Neon,
     /// Whatever the compiler makes of plain Rust.
     Portable,
