@@ -113,11 +113,13 @@ struct LayerParams {
 LAYERS(f32, float)
 LAYERS(f16, half_t)
 
-// The plan's FP32 input binding into the network's first tensor, and heads back to FP32.
+// The plan's FP32 input binding into the network's first tensor (channels from `size` on are
+// padding: zeros), and heads back to FP32.
 extern "C" __global__ void convert_f32_f16(LayerParams q) {
     int p, c;
     if (!element(q.s, p, c)) return;
-    ((half_t*)q.y)[(i64)p * q.s.y_stride + c] = f2h(((const float*)q.x)[(i64)p * q.s.x_stride + c]);
+    const float v = c < q.size ? ((const float*)q.x)[(i64)p * q.s.x_stride + c] : 0.0f;
+    ((half_t*)q.y)[(i64)p * q.s.y_stride + c] = f2h(v);
 }
 extern "C" __global__ void convert_f16_f32(LayerParams q) {
     int p, c;

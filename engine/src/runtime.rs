@@ -96,11 +96,9 @@ impl Engine {
         &self.warnings
     }
 
+    /// The plan's graph (a backend may execute a transformed copy).
     pub fn graph(&self) -> &Graph {
-        match &self.backend {
-            Backend::Cpu(e) => e.graph(),
-            Backend::Cuda(e) => e.graph(),
-        }
+        &self.plan.graph
     }
 
     pub fn meta(&self) -> &ModelMeta {

@@ -68,7 +68,7 @@ impl CudaContext {
         let mem = engine.memory();
         let arena = DeviceBuffer::zeroed(ctx, mem.arena_len * engine.element_size())?;
         let workspace = DeviceBuffer::zeroed(ctx, engine.workspace_floats(None) * 4)?;
-        let input_len = g.shape(g.input).len();
+        let input_len = engine.input_len();
         let input_host = HostBuffer::zeroed(ctx, input_len * 4)?;
         let input_dev = DeviceBuffer::zeroed(ctx, input_len * 4)?;
         let threshold_dev = DeviceBuffer::zeroed(ctx, 4)?;
@@ -98,7 +98,7 @@ impl CudaContext {
             Strided {
                 pixels: input.pixels() as i32,
                 channels: input.c as i32,
-                x_stride: input.c as i32,
+                x_stride: engine.input_channels() as i32,
                 y_stride: mem.placements[g.input].pixel_stride as i32,
             },
         )? {
@@ -157,7 +157,7 @@ impl CudaContext {
     fn capture(&self, with_input: bool, range: std::ops::Range<usize>) -> Result<Graph> {
         let s = self.stream.cu_stream();
         let dst = self.input_target();
-        let bytes = self.engine.graph().shape(self.engine.graph().input).len() * 4;
+        let bytes = self.engine.input_len() * 4;
         self.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(|e| driver_error("starting graph capture", e))?;
@@ -205,7 +205,7 @@ impl CudaContext {
 
     /// The f32 NHWC input binding, to fill before `infer`.
     pub fn input_mut(&mut self) -> &mut [f32] {
-        let n = self.engine.graph().shape(self.engine.graph().input).len();
+        let n = self.engine.input_len();
         &mut self.input_host.as_mut_slice::<f32>()[..n]
     }
 

@@ -9,7 +9,7 @@ use super::launch::{
 };
 use super::tactics::{self, ConvShape, ConvTactic, Family};
 use crate::error::{Error, Result};
-use crate::graph::{Conv, Graph, Op, Storage};
+use crate::graph::{Conv, Graph, Op};
 use crate::memory::{self, MemoryPlan};
 use crate::plan::{Plan, PlanError, Precision};
 use cudarc::driver::sys::CUfunction;
@@ -35,7 +35,10 @@ pub struct CudaEngine {
     nodes: Vec<NodeCode>,
     pub(super) module: Module,
     pub(super) gpu: Gpu,
+    /// The plan's graph, with the input padded to 8 channels where that lets the first conv
+    /// use the tensor cores (`input_channels` keeps the binding's count).
     graph: Graph,
+    input_channels: usize,
     memory: MemoryPlan,
     precision: Precision,
 }
@@ -49,7 +52,11 @@ impl CudaEngine {
                 "this edge-infer runs CUDA plans in fp32 and fp16 only".into(),
             ));
         }
-        let graph = plan.graph.clone();
+        let mut graph = plan.graph.clone();
+        let input_channels = graph.shape(graph.input).c;
+        if precision == Precision::Fp16 && gpu.info.cc.0 >= 8 {
+            pad_input(&mut graph, 8);
+        }
         let memory = memory::plan(&graph);
         let esize = element_size(precision);
         if memory.arena_len.saturating_mul(esize) > MAX_ARENA_BYTES {
@@ -119,6 +126,7 @@ impl CudaEngine {
             module,
             gpu,
             graph,
+            input_channels,
             memory,
             precision,
         })
@@ -126,6 +134,16 @@ impl CudaEngine {
 
     pub fn graph(&self) -> &Graph {
         &self.graph
+    }
+
+    /// Channels of the f32 input binding (the executed graph may pad them).
+    pub fn input_channels(&self) -> usize {
+        self.input_channels
+    }
+
+    /// Elements of the f32 input binding.
+    pub fn input_len(&self) -> usize {
+        self.graph.shape(self.graph.input).pixels() * self.input_channels
     }
 
     pub fn memory(&self) -> &MemoryPlan {
@@ -352,16 +370,10 @@ impl CudaEngine {
                 )?);
             }
             (Op::Concat, _) => {
-                let (base, at) = g.storage_of(node.output);
                 let mut offset = 0;
-                for &t in &node.inputs {
+                for (k, &t) in node.inputs.iter().enumerate() {
                     let shape = g.shape(t);
-                    let in_place = g.tensors[t].storage
-                        == Storage::View {
-                            base,
-                            channel_offset: at + offset,
-                        };
-                    if !in_place {
+                    if !g.in_place(node, k) {
                         out.push(layer(
                             "copy_channels",
                             LayerParams {
@@ -377,13 +389,7 @@ impl CudaEngine {
             }
             (Op::ChannelSlice { offset, .. }, _) => {
                 let x = node.inputs[0];
-                let (base, at) = g.storage_of(x);
-                let in_place = g.tensors[node.output].storage
-                    == Storage::View {
-                        base,
-                        channel_offset: at + offset,
-                    };
-                if !in_place {
+                if !g.in_place(node, 0) {
                     out.push(layer(
                         "copy_channels",
                         LayerParams {
@@ -523,6 +529,8 @@ impl CudaEngine {
                 x,
                 y,
                 s,
+                // Source channels: past them (input padding) zeros are written.
+                size: s.channels.min(s.x_stride),
                 ..Default::default()
             }),
         )))
@@ -534,6 +542,43 @@ pub fn element_size(precision: Precision) -> usize {
         Precision::Fp16 => 2,
         Precision::Int8 => 1,
         Precision::Fp32 => 4,
+    }
+}
+
+/// Gives the network input `to` channels (zeros past the real ones, and zero weights for
+/// them) when every reader is a plain conv: a 3-channel first conv then runs on the tensor
+/// cores like the rest, as TensorRT does.
+fn pad_input(graph: &mut Graph, to: usize) {
+    let input = graph.input;
+    let c = graph.shape(input).c;
+    let readers: Vec<usize> = (0..graph.nodes.len())
+        .filter(|&i| graph.nodes[i].reads().any(|t| t == input))
+        .collect();
+    let plain_conv = |i: &usize| {
+        let n = &graph.nodes[*i];
+        matches!(&n.op, Op::Conv(conv) if conv.groups == 1 && conv.residual.is_none())
+            && n.inputs == [input]
+    };
+    let viewed = graph.tensors.iter().any(|t| {
+        matches!(t.storage, crate::graph::Storage::View { base, .. } if base == input)
+    });
+    if c % to == 0 || readers.is_empty() || !readers.iter().all(plain_conv) || viewed {
+        return;
+    }
+    if graph.outputs.contains(&input) {
+        return;
+    }
+    let cp = c.next_multiple_of(to);
+    graph.tensors[input].shape.c = cp;
+    for i in readers {
+        if let Op::Conv(conv) = &mut graph.nodes[i].op {
+            let kk = conv.kernel * conv.kernel;
+            let mut w = vec![0.0; conv.filters * cp * kk];
+            for n in 0..conv.filters {
+                w[n * cp * kk..][..c * kk].copy_from_slice(&conv.weights[n * c * kk..][..c * kk]);
+            }
+            conv.weights = w;
+        }
     }
 }
 
