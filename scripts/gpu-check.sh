@@ -18,8 +18,8 @@ if [ "$mode" = prepare ]; then
   rm -rf .gpu && mkdir -p .gpu/tests
   cargo build --release -p edge-infer
   cp target/release/edge-infer .gpu/
-  cargo test --release --no-run --message-format=json -p edge-engine \
-      --test cuda --test no_alloc --test kernels_compile 2>/dev/null |
+  cargo test --release --no-run --message-format=json -p edge-engine -p edge-infer \
+      --test cuda --test no_alloc --test kernels_compile --test cuda_scenes 2>/dev/null |
     python3 -c 'import json,sys
 for l in sys.stdin:
     m = json.loads(l)
@@ -90,6 +90,22 @@ $bin bench --engine "$OUT/yolov3-fp16.engine" --iterations 50 --profile > "$OUT/
 $bin inspect "$OUT/yolov3-fp16.engine" > "$OUT/inspect-yolov3-fp16.txt" 2>&1
 
 if [ "$quick" != quick ]; then
+  echo "== demo model accuracy: FP32 and FP16 on the GPU vs the CPU (500 held-out scenes)"
+  $bin dataset synth --out "$OUT/held" --count 500 --seed 999999 --size 320x320 > /dev/null
+  for d in "cpu fp32" "cuda fp32" "cuda fp16"; do
+    set -- $d
+    $bin eval --model models/shapes/shapes.cfg --weights models/shapes/shapes.weights \
+      --names models/shapes/shapes.names --dataset "$OUT/held" --device $1 --precision $2 --json \
+      > "$OUT/eval-$1-$2.json" 2> "$OUT/eval-$1-$2.err"
+    python3 - "$OUT/eval-$1-$2.json" "$1 $2" >> "$summary" <<'PY'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    print(f"| eval demo {sys.argv[2]} | mAP@0.5 {d['map50']:.4f} | mAP@0.5:0.95 {d['map50_95']:.4f} |")
+except Exception as e:
+    print(f"| eval demo {sys.argv[2]} | failed: {e} |")
+PY
+  done
   echo "== PyTorch on the same cfg + weights (tools/reference/darknet_ref.py gpu-bench)"
   modes=${PT_MODES:-eager-fp16,graph-fp16,graph-fp32,compile-fp16,matmul-ceiling}
   for model in yolov3-tiny yolov3; do

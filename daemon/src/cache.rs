@@ -107,11 +107,10 @@ pub fn engine(
 ) -> Result<Cached> {
     let this = match device {
         Device::Cpu => Fingerprint::cpu(Isa::detect()).to_string(),
-        Device::Cuda(_) => {
-            return Err(Error::Unsupported(
-                "this edge-infer has no CUDA backend yet; use device: cpu".into(),
-            ))
-        }
+        Device::Cuda(n) => edge_engine::backend::cuda::Gpu::open(n)?
+            .info
+            .fingerprint()
+            .to_string(),
     };
     let key = Key {
         model: format!("{model_hash:016x}"),
@@ -127,7 +126,7 @@ pub fn engine(
             None => "the cache key is unreadable".to_string(),
             Some(old) => match key.mismatch(&old) {
                 Some(why) => why,
-                None => match Engine::load(&engine_path) {
+                None => match load_on(&engine_path, device) {
                     Ok(engine) => {
                         log::info!("using cached engine {}", engine_path.display());
                         return Ok(Cached {
@@ -153,7 +152,7 @@ pub fn engine(
     edge_engine::atomic_file::write(&engine_path, &bytes)?;
     edge_engine::atomic_file::write(&key_path, key.to_text().as_bytes())?;
     Ok(Cached {
-        engine: Engine::from_plan(plan)?,
+        engine: Engine::from_plan_on(plan, gpu_ordinal(device))?,
         path: engine_path,
         built: true,
     })
@@ -197,4 +196,20 @@ mod tests {
         assert!(k.mismatch(&other).unwrap().contains("model changed"));
         assert_eq!(k.mismatch(&k), None);
     }
+}
+
+fn gpu_ordinal(device: Device) -> usize {
+    match device {
+        Device::Cuda(n) => n,
+        Device::Cpu => 0,
+    }
+}
+
+fn load_on(path: &Path, device: Device) -> Result<Engine> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let plan = edge_engine::plan::format::from_bytes(&bytes).map_err(|source| Error::PlanFile {
+        path: path.into(),
+        source,
+    })?;
+    Engine::from_plan_on(plan, gpu_ordinal(device))
 }

@@ -212,6 +212,10 @@ pub fn inference_loop(
     let publisher = inf.publisher.clone();
     let print = inf.print;
     let params = inf.params;
+    if let Err(e) = inf.ctx.set_threshold(params.conf_threshold) {
+        shared.fail(format!("inference failed: {e}"));
+        return;
+    }
     inf.ctx.run(|ctx| loop {
         match slot.take(&mut front, Duration::from_millis(100)) {
             Take::Closed => break,
@@ -253,7 +257,7 @@ pub fn inference_loop(
         }
         let engine_ns = monotonic_ns().saturating_sub(t0);
         shared.stats.engine_ns.fetch_add(engine_ns, Relaxed);
-        post.run(&meta, |i| ctx.head(i), &conv.letterbox, &params, &mut dets);
+        ctx.detect(&mut post, &meta, &conv.letterbox, &params, &mut dets);
         let now = monotonic_ns();
         let info = proto::FrameInfo {
             sequence: frame.sequence,

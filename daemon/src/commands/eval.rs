@@ -19,6 +19,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         iou_threshold: a.iou,
         max_detections: 100,
     };
+    ctx.set_threshold(params.conf_threshold)?;
     let mut post = Postprocessor::new(8192);
     let mut dets = Detections::new();
     let (mut preds, mut gts) = (Vec::new(), Vec::new());
@@ -50,7 +51,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
         conv.fill(&frame, ctx.input_mut())
             .map_err(|e| Error::Input(format!("{}: {e}", s.image.display())))?;
         ctx.infer()?;
-        post.run(&meta, |k| ctx.head(k), &conv.letterbox, &params, &mut dets);
+        ctx.detect(&mut post, &meta, &conv.letterbox, &params, &mut dets);
         preds.extend(dets.iter().map(|d| Pred {
             image: i,
             class: d.class as usize,

@@ -559,9 +559,10 @@ fn pad_input(graph: &mut Graph, to: usize) {
         matches!(&n.op, Op::Conv(conv) if conv.groups == 1 && conv.residual.is_none())
             && n.inputs == [input]
     };
-    let viewed = graph.tensors.iter().any(|t| {
-        matches!(t.storage, crate::graph::Storage::View { base, .. } if base == input)
-    });
+    let viewed = graph
+        .tensors
+        .iter()
+        .any(|t| matches!(t.storage, crate::graph::Storage::View { base, .. } if base == input));
     if c % to == 0 || readers.is_empty() || !readers.iter().all(plain_conv) || viewed {
         return;
     }
