@@ -36,7 +36,7 @@ export EDGE_INFER_REPO=$PWD
 final=$OUT
 # Everything but the summary goes into one archive (the device tool returns few files).
 OUT=$(mktemp -d)
-trap 'tar -C "$OUT" --exclude="*.engine" --exclude="*.weights" -czf "$final/logs.tgz" . ; cp "$OUT/summary.md" "$final/" 2>/dev/null' EXIT
+trap 'tar -C "$OUT" --exclude="*.engine" --exclude="*.weights" --exclude=held -czf "$final/logs.tgz" . ; cp "$OUT/summary.md" "$final/" 2>/dev/null' EXIT
 mkdir -p "$final"
 bin=.gpu/edge-infer
 summary=$OUT/summary.md

@@ -158,6 +158,22 @@ pub fn engine(
     })
 }
 
+fn gpu_ordinal(device: Device) -> usize {
+    match device {
+        Device::Cuda(n) => n,
+        Device::Cpu => 0,
+    }
+}
+
+fn load_on(path: &Path, device: Device) -> Result<Engine> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let plan = edge_engine::plan::format::from_bytes(&bytes).map_err(|source| Error::PlanFile {
+        path: path.into(),
+        source,
+    })?;
+    Engine::from_plan_on(plan, gpu_ordinal(device))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,20 +212,4 @@ mod tests {
         assert!(k.mismatch(&other).unwrap().contains("model changed"));
         assert_eq!(k.mismatch(&k), None);
     }
-}
-
-fn gpu_ordinal(device: Device) -> usize {
-    match device {
-        Device::Cuda(n) => n,
-        Device::Cpu => 0,
-    }
-}
-
-fn load_on(path: &Path, device: Device) -> Result<Engine> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let plan = edge_engine::plan::format::from_bytes(&bytes).map_err(|source| Error::PlanFile {
-        path: path.into(),
-        source,
-    })?;
-    Engine::from_plan_on(plan, gpu_ordinal(device))
 }

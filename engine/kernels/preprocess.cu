@@ -2,7 +2,8 @@
 // once on the host, as the CPU converter does), BT.601 limited-range YUV to RGB and
 // normalization, one thread per input pixel, writing the plan's activation type.
 
-// Mirrored by `RawFormat` in engine/src/backend/cuda/preprocess.rs.
+// Not called yet: the daemon still converts on the CPU (docs/ENGINE.md); compiled into every
+// plan and checked by CI so the camera path can land without touching the build.
 enum { RAW_RGB24 = 0, RAW_BGR24 = 1, RAW_GREY = 2, RAW_YUYV = 3, RAW_UYVY = 4, RAW_NV12 = 5 };
 
 struct Tap {
@@ -85,7 +86,6 @@ __device__ __forceinline__ void preprocess(const unsigned char* src, const Tap* 
     }
 }
 
-// Mirrored by `PreArgs` in launch.rs.
 struct PreArgs {
     const unsigned char* src;
     const Tap* rows;

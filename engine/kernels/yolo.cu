@@ -8,7 +8,7 @@ struct Candidate {
     int cls;
 };
 
-// Mirrored by `CandidateHeader` in engine/src/backend/cuda/decode.rs.
+// The header is `CANDIDATE_HEADER` bytes in engine/src/backend/cuda/launch.rs.
 struct CandidateList {
     int count;     // candidates found; more than `capacity` means some were dropped
     int capacity;

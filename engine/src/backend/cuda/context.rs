@@ -145,11 +145,11 @@ impl CudaContext {
     /// Where the input copy lands: the arena's input tensor for fp32 (no conversion), the
     /// f32 staging tensor the conversion reads otherwise.
     fn input_target(&self) -> u64 {
-        match self.engine.convert_launch(true, 0, 0, Strided::default()) {
-            Ok(Some(_)) => self.input_dev.ptr(),
-            _ => self
-                .engine
-                .tensor_ptr(self.arena.ptr(), self.engine.graph().input),
+        if self.engine.precision() == crate::plan::Precision::Fp32 {
+            self.engine
+                .tensor_ptr(self.arena.ptr(), self.engine.graph().input)
+        } else {
+            self.input_dev.ptr()
         }
     }
 
@@ -176,7 +176,7 @@ impl CudaContext {
                 .map_err(|e| driver_error("recording the input copy", e))?;
             }
             for l in &self.launches[range] {
-                l.record(s)
+                l.record(&self.stream)
                     .map_err(|e| driver_error("recording a kernel", e))?;
             }
             Ok(())
@@ -269,7 +269,7 @@ impl CudaContext {
             };
             match engine.convert_launch(false, src, dev, layer)? {
                 Some(l) => l
-                    .record(s)
+                    .record(&self.stream)
                     .map_err(|e| driver_error("converting a head", e))?,
                 None if stride == shape.c => {
                     // SAFETY: both hold the head's bytes; ordered on the stream.
@@ -316,7 +316,8 @@ impl CudaContext {
                 unsafe { result::event::record(*ev, s) }
                     .map_err(|e| driver_error("recording an event", e))?;
                 for l in &self.launches[range.clone()] {
-                    l.record(s).map_err(|e| driver_error("launching", e))?;
+                    l.record(&self.stream)
+                        .map_err(|e| driver_error("launching", e))?;
                 }
             }
             // SAFETY: as above.

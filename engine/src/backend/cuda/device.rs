@@ -178,9 +178,8 @@ impl HostBuffer {
         unsafe { std::ptr::write_bytes(host, 0, bytes) };
         let mut device = 0;
         // SAFETY: `host` was allocated with DEVICEMAP, so it has a device address.
-        if let Err(e) =
-            unsafe { sys::cuMemHostGetDevicePointer_v2(&mut device, host.cast(), 0) }.result()
-        {
+        let mapped = unsafe { sys::cuMemHostGetDevicePointer_v2(&mut device, host.cast(), 0) };
+        if let Err(e) = mapped.result() {
             // SAFETY: allocated above, not yet owned by a HostBuffer.
             let _ = unsafe { result::free_host(host.cast()) };
             return Err(driver_error("mapping pinned host memory", e));

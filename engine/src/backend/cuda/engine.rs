@@ -187,7 +187,7 @@ impl CudaEngine {
             k: c.kernel * c.kernel * x.c / c.groups,
             cin: x.c,
             groups: c.groups,
-            aligned8: xp.pixel_stride % 8 == 0 && xp.offset % 8 == 0,
+            aligned8: xp.pixel_stride.is_multiple_of(8) && xp.offset.is_multiple_of(8),
         })
     }
 
@@ -262,6 +262,19 @@ impl CudaEngine {
             x_stride: x as i32,
             y_stride: y,
         };
+        // Input 0 read element by element into the output: the frame of most layer kernels.
+        let unary = |name: &str, q: LayerParams| -> Result<Launch> {
+            let x = node.inputs[0];
+            layer(
+                name,
+                LayerParams {
+                    x: ptr(x),
+                    y: ptr(node.output),
+                    s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                    ..q
+                },
+            )
+        };
         match (&node.op, &self.nodes[i]) {
             (
                 Op::Conv(c),
@@ -273,7 +286,9 @@ impl CudaEngine {
             ) => {
                 let t = tactic.unwrap_or(*planned);
                 let x = g.shape(node.inputs[0]);
-                let by8 = |t: usize| place(t).offset % 8 == 0 && place(t).pixel_stride % 8 == 0;
+                let by8 = |t: usize| {
+                    place(t).offset.is_multiple_of(8) && place(t).pixel_stride.is_multiple_of(8)
+                };
                 let vec8 = by8(node.output) && c.residual.is_none_or(by8);
                 let p = conv_params(
                     c,
@@ -328,28 +343,20 @@ impl CudaEngine {
                 }
             }
             (Op::BatchNorm(_), NodeCode::ScaleShift { mul, add }) => {
-                let x = node.inputs[0];
-                out.push(layer(
+                out.push(unary(
                     "scale_shift",
                     LayerParams {
-                        x: ptr(x),
-                        y: ptr(node.output),
                         mul: mul.ptr(),
                         add: add.ptr(),
-                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
                         ..Default::default()
                     },
                 )?);
             }
             (Op::Activation(a), _) => {
-                let x = node.inputs[0];
-                out.push(layer(
+                out.push(unary(
                     "activation",
                     LayerParams {
-                        x: ptr(x),
-                        y: ptr(node.output),
                         act: *a as i32,
-                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
                         ..Default::default()
                     },
                 )?);
@@ -402,14 +409,10 @@ impl CudaEngine {
                 }
             }
             (Op::MaxPool { size, stride, pad }, _) => {
-                let x = node.inputs[0];
-                let xs = g.shape(x);
-                out.push(layer(
+                let xs = g.shape(node.inputs[0]);
+                out.push(unary(
                     "maxpool",
                     LayerParams {
-                        x: ptr(x),
-                        y: ptr(node.output),
-                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
                         in_h: xs.h as i32,
                         in_w: xs.w as i32,
                         out_w: out_shape.w as i32,
@@ -421,14 +424,10 @@ impl CudaEngine {
                 )?);
             }
             (Op::Upsample { scale }, _) => {
-                let x = node.inputs[0];
-                let xs = g.shape(x);
-                out.push(layer(
+                let xs = g.shape(node.inputs[0]);
+                out.push(unary(
                     "upsample",
                     LayerParams {
-                        x: ptr(x),
-                        y: ptr(node.output),
-                        s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
                         in_w: xs.w as i32,
                         out_w: out_shape.w as i32,
                         size: *scale as i32,
@@ -563,7 +562,7 @@ fn pad_input(graph: &mut Graph, to: usize) {
         .tensors
         .iter()
         .any(|t| matches!(t.storage, crate::graph::Storage::View { base, .. } if base == input));
-    if c % to == 0 || readers.is_empty() || !readers.iter().all(plain_conv) || viewed {
+    if c.is_multiple_of(to) || readers.is_empty() || !readers.iter().all(plain_conv) || viewed {
         return;
     }
     if graph.outputs.contains(&input) {

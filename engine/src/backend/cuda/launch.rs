@@ -2,8 +2,8 @@
 //! `.cu` files, `#[repr(C)]`, field for field), so a frame is a list of `Launch`es recorded
 //! into a CUDA graph once and replayed.
 
-use cudarc::driver::sys::{CUfunction, CUstream};
-use cudarc::driver::{result, DriverError};
+use cudarc::driver::sys::CUfunction;
+use cudarc::driver::{result, CudaStream, DriverError};
 use std::ffi::c_void;
 
 /// `struct ConvParams` in common.cuh.
@@ -112,48 +112,11 @@ pub struct Candidate {
 /// Bytes before the items of `struct CandidateList` in yolo.cu: count, capacity, padding.
 pub const CANDIDATE_HEADER: usize = 16;
 
-/// `struct Tap` in preprocess.cu.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Tap {
-    pub lo: i32,
-    pub hi: i32,
-    pub w: f32,
-}
-
-/// `struct PreParams` in preprocess.cu.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PreParams {
-    pub format: i32,
-    pub width: i32,
-    pub height: i32,
-    pub stride: i32,
-    pub net_w: i32,
-    pub net_h: i32,
-    pub out_stride: i32,
-    pub scale: [f32; 3],
-    pub offset: [f32; 3],
-    pub pad: f32,
-}
-
-/// `struct PreArgs` in preprocess.cu.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PreArgs {
-    pub src: u64,
-    pub rows: u64,
-    pub cols: u64,
-    pub out: u64,
-    pub q: PreParams,
-}
-
 #[derive(Clone, Copy, Debug)]
 pub enum Args {
     Conv(ConvParams),
     Layer(LayerParams),
     Yolo(YoloArgs),
-    Pre(PreArgs),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -186,13 +149,12 @@ impl Launch {
     }
 
     /// Queues the kernel on `stream` (or records it, while the stream captures a graph).
-    pub fn record(&self, stream: CUstream) -> Result<(), DriverError> {
+    pub fn record(&self, stream: &CudaStream) -> Result<(), DriverError> {
         let mut args = self.args;
         let ptr: *mut c_void = match &mut args {
             Args::Conv(p) => (p as *mut ConvParams).cast(),
             Args::Layer(p) => (p as *mut LayerParams).cast(),
             Args::Yolo(p) => (p as *mut YoloArgs).cast(),
-            Args::Pre(p) => (p as *mut PreArgs).cast(),
         };
         let [x, y, z] = self.grid;
         // SAFETY: `func` takes exactly one parameter, the struct `args` mirrors (see the
@@ -204,7 +166,7 @@ impl Launch {
                 (x, y, z),
                 (self.block, 1, 1),
                 self.shared,
-                stream,
+                stream.cu_stream(),
                 &mut [ptr],
             )
         }

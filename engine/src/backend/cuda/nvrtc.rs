@@ -100,19 +100,17 @@ impl Nvrtc {
         let option_ptrs: Vec<*const c_char> = options.iter().map(|o| o.as_ptr()).collect();
         let mut prog: Program = std::ptr::null_mut();
         // SAFETY: `src` and the name are NUL-terminated and outlive the call; no headers.
-        check(
-            unsafe {
-                create(
-                    &mut prog,
-                    src.as_ptr(),
-                    c"edge_engine.cu".as_ptr(),
-                    0,
-                    std::ptr::null(),
-                    std::ptr::null(),
-                )
-            },
-            "nvrtcCreateProgram",
-        )?;
+        let created = unsafe {
+            create(
+                &mut prog,
+                src.as_ptr(),
+                c"edge_engine.cu".as_ptr(),
+                0,
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        check(created, "nvrtcCreateProgram")?;
         // SAFETY: `prog` was created above; the option pointers live in `options`.
         let status = unsafe { compile(prog, option_ptrs.len() as c_int, option_ptrs.as_ptr()) };
         let mut result = if status == 0 {
@@ -142,10 +140,8 @@ impl Nvrtc {
             } else {
                 out.resize(n, 0);
                 // SAFETY: `out` holds the `n` bytes NVRTC reported.
-                if let Err(e) = check(
-                    unsafe { cubin(prog, out.as_mut_ptr().cast()) },
-                    "nvrtcGetCUBIN",
-                ) {
+                let copied = unsafe { cubin(prog, out.as_mut_ptr().cast()) };
+                if let Err(e) = check(copied, "nvrtcGetCUBIN") {
                     result = Err(e);
                 }
             }

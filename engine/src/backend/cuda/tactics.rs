@@ -161,7 +161,7 @@ fn splits(precision: Precision) -> Vec<ConvTactic> {
 
 /// Every tactic that can run this conv on a GPU of compute capability `cc`.
 pub fn candidates(precision: Precision, shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
-    let hmma_ok = cc.0 >= 8 && shape.groups == 1 && shape.cin % 8 == 0 && shape.aligned8;
+    let hmma_ok = cc.0 >= 8 && shape.groups == 1 && shape.cin.is_multiple_of(8) && shape.aligned8;
     all(precision)
         .into_iter()
         .chain(splits(precision))

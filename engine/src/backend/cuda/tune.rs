@@ -12,8 +12,8 @@ use crate::builder::Step;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::plan::{Fingerprint, Plan, Precision, Tactic};
-use cudarc::driver::result;
 use cudarc::driver::sys;
+use cudarc::driver::{result, CudaStream};
 use std::path::Path;
 
 /// Timed launches per candidate, after two untimed ones.
@@ -84,7 +84,7 @@ pub fn build(
             launches.clear();
             engine.node_launches(*node, arena.ptr(), workspace.ptr(), Some(t), &mut launches)?;
             // A candidate that cannot launch here (resources) is skipped, not fatal.
-            let ms = match timer.time(stream.cu_stream(), &launches) {
+            let ms = match timer.time(&stream, &launches) {
                 Ok(ms) => ms,
                 Err(e) => {
                     log::debug!("tactic {} skipped: {e}", t.name(precision));
@@ -143,7 +143,7 @@ impl Timer {
     }
 
     /// Mean milliseconds of one run of `launches`.
-    fn time(&self, stream: sys::CUstream, launches: &[Launch]) -> Result<f32> {
+    fn time(&self, stream: &CudaStream, launches: &[Launch]) -> Result<f32> {
         let run = || -> Result<()> {
             for l in launches {
                 l.record(stream)
@@ -154,13 +154,13 @@ impl Timer {
         run()?;
         run()?;
         // SAFETY: events and stream belong to the current context.
-        unsafe { result::event::record(self.start, stream) }
+        unsafe { result::event::record(self.start, stream.cu_stream()) }
             .map_err(|e| driver_error("recording an event", e))?;
         for _ in 0..REPS {
             run()?;
         }
         // SAFETY: as above.
-        unsafe { result::event::record(self.end, stream) }
+        unsafe { result::event::record(self.end, stream.cu_stream()) }
             .map_err(|e| driver_error("recording an event", e))?;
         // SAFETY: `end` was recorded on this stream.
         unsafe { result::event::synchronize(self.end) }
