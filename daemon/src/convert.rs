@@ -3,6 +3,7 @@
 //! built once per source geometry; `fill` allocates nothing (MJPEG decoding aside).
 
 use crate::frame::{Frame, PixelFormat};
+use edge_engine::backend::cuda::preprocess::{Camera, RawFormat, Tap as GpuTap};
 use edge_engine::model::ModelMeta;
 use edge_engine::yolo::Letterbox;
 
@@ -109,6 +110,43 @@ impl Converter {
 
     pub fn format(&self) -> PixelFormat {
         self.format
+    }
+
+    /// The same conversion for the GPU preprocessor, for frames of `stride` and `bytes`; None
+    /// for MJPEG, which is decoded on the CPU.
+    pub fn gpu_camera(&self, stride: usize, bytes: usize) -> Option<Camera> {
+        let format = match self.format {
+            PixelFormat::Yuyv => RawFormat::Yuyv,
+            PixelFormat::Uyvy => RawFormat::Uyvy,
+            PixelFormat::Nv12 => RawFormat::Nv12,
+            PixelFormat::Rgb24 => RawFormat::Rgb24,
+            PixelFormat::Bgr24 => RawFormat::Bgr24,
+            PixelFormat::Grey => RawFormat::Grey,
+            PixelFormat::Mjpeg => return None,
+        };
+        let taps = |list: &[Option<Tap>]| -> Vec<GpuTap> {
+            list.iter()
+                .map(|t| {
+                    t.map_or(GpuTap::BAR, |t| GpuTap {
+                        lo: t.lo as i32,
+                        hi: t.hi as i32,
+                        w: t.w,
+                    })
+                })
+                .collect()
+        };
+        Some(Camera {
+            format,
+            width: self.width,
+            height: self.height,
+            stride,
+            bytes,
+            rows: taps(&self.rows),
+            cols: taps(&self.cols),
+            scale: self.scale,
+            offset: self.offset,
+            pad: self.pad,
+        })
     }
 
     /// Writes the network input (NHWC f32) for this frame.

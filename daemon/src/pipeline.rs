@@ -205,6 +205,8 @@ pub fn inference_loop(
     let meta = inf.engine.meta().clone();
     let mut front = FrameBuf::with_capacity(frame_bytes(&initial));
     let mut converter: Option<Converter> = None;
+    // Frames go to the GPU preprocessor when the context has one for this format.
+    let mut on_gpu = false;
     let mut post = Postprocessor::new(8192);
     let mut dets = Detections::new();
     let mut packet = vec![0u8; proto::MAX_DETECTIONS_LEN];
@@ -234,7 +236,20 @@ pub fn inference_loop(
         });
         if stale {
             match Converter::new(frame.format, frame.width, frame.height, &meta) {
-                Ok(c) => converter = Some(c),
+                Ok(c) => {
+                    let bytes = frame.format.frame_len(frame.width, frame.height, frame.stride);
+                    on_gpu = match c.gpu_camera(frame.stride, bytes) {
+                        Some(camera) => match ctx.set_camera(&camera) {
+                            Ok(yes) => yes,
+                            Err(e) => {
+                                log::warn!("GPU preprocessing unavailable ({e}); converting on the CPU");
+                                false
+                            }
+                        },
+                        None => false,
+                    };
+                    converter = Some(c);
+                }
                 Err(e) => {
                     shared.fail(format!("camera frames cannot be converted: {e}"));
                     break;
@@ -244,14 +259,29 @@ pub fn inference_loop(
         let Some(conv) = converter.as_mut() else {
             break;
         };
-        if let Err(e) = conv.fill(&frame, ctx.input_mut()) {
-            if shared.stats.convert_errors.fetch_add(1, Relaxed) == 0 {
-                log::warn!("frame {}: {e}", frame.sequence);
+        let gpu_frame = if on_gpu {
+            ctx.camera_frame_mut()
+                .filter(|dst| frame.data.len() >= dst.len())
+                .map(|dst| dst.copy_from_slice(&frame.data[..dst.len()]))
+                .is_some()
+        } else {
+            false
+        };
+        if !gpu_frame {
+            if let Err(e) = conv.fill(&frame, ctx.input_mut()) {
+                if shared.stats.convert_errors.fetch_add(1, Relaxed) == 0 {
+                    log::warn!("frame {}: {e}", frame.sequence);
+                }
+                continue;
             }
-            continue;
         }
         let t0 = monotonic_ns();
-        if let Err(e) = ctx.infer() {
+        let ran = if gpu_frame {
+            ctx.infer_camera()
+        } else {
+            ctx.infer()
+        };
+        if let Err(e) = ran {
             shared.fail(format!("inference failed: {e}"));
             break;
         }

@@ -112,3 +112,99 @@ fn gpu_decode_and_fp16_match_on_camera_scenes() {
     );
     assert!(share >= 0.99, "{matched} of {total}");
 }
+
+/// Camera frames preprocessed on the GPU give the network the input the CPU converter gives
+/// it: every packed format, letterboxed from 1280x720 (and a padded row stride).
+#[test]
+fn gpu_preprocessing_matches_the_cpu_converter() {
+    if let Err(e) = edge_engine::backend::cuda::Gpu::open(0) {
+        let _ = writeln!(std::io::stderr(), "skipped: no CUDA device ({e})");
+        return;
+    }
+    let (w, h) = (1280, 720);
+    for precision in [Precision::Fp32, Precision::Fp16] {
+        let engine = demo(precision);
+        let meta = engine.meta().clone();
+        let mut ctx = engine.context(0).unwrap();
+        let mut rgb = vec![0u8; w * h * 3];
+        Scene::random(7, w, h, 6).render(&mut rgb);
+        for format in [
+            PixelFormat::Yuyv,
+            PixelFormat::Uyvy,
+            PixelFormat::Nv12,
+            PixelFormat::Rgb24,
+            PixelFormat::Bgr24,
+            PixelFormat::Grey,
+        ] {
+            let stride = w * format.bytes_per_pixel() + 64;
+            let mut data = vec![0u8; format.frame_len(w, h, stride)];
+            encode_rgb(&rgb, w, h, format, stride, &mut data);
+            let frame = Frame {
+                format,
+                width: w,
+                height: h,
+                stride,
+                data: &data,
+                timestamp_ns: 0,
+                sequence: 0,
+            };
+            let mut conv = Converter::new(format, w, h, &meta).unwrap();
+            conv.fill(&frame, ctx.input_mut()).unwrap();
+            ctx.infer().unwrap();
+            ctx.fetch_heads().unwrap();
+            let want: Vec<Vec<f32>> = (0..meta.heads.len())
+                .map(|i| ctx.head(i).0.to_vec())
+                .collect();
+            let camera = conv.gpu_camera(stride, data.len()).unwrap();
+            assert!(ctx.set_camera(&camera).unwrap());
+            ctx.camera_frame_mut().unwrap().copy_from_slice(&data);
+            ctx.infer_camera().unwrap();
+            ctx.fetch_heads().unwrap();
+            for (i, want) in want.iter().enumerate() {
+                let got = ctx.head(i).0;
+                let num: f64 = got
+                    .iter()
+                    .zip(want)
+                    .map(|(g, w)| ((g - w) as f64).powi(2))
+                    .sum();
+                let den: f64 = want.iter().map(|w| (*w as f64).powi(2)).sum();
+                let err = (num / den).sqrt();
+                let tol = if precision == Precision::Fp32 {
+                    1e-5
+                } else {
+                    2e-3
+                };
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "{} {format}: head {i} GPU vs CPU preprocessing {err:.2e}",
+                    precision.name()
+                );
+                assert!(
+                    err <= tol,
+                    "{} {format} head {i}: {err:e}",
+                    precision.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_camera_the_kernel_cannot_read_safely_is_refused() {
+    if edge_engine::backend::cuda::Gpu::open(0).is_err() {
+        let _ = writeln!(std::io::stderr(), "skipped: no CUDA device");
+        return;
+    }
+    let engine = demo(Precision::Fp16);
+    let mut ctx = engine.context(0).unwrap();
+    let conv = Converter::new(PixelFormat::Yuyv, 640, 480, engine.meta()).unwrap();
+    let short = conv.gpu_camera(1280, 1280 * 479).unwrap();
+    let e = ctx.set_camera(&short).unwrap_err().to_string();
+    assert!(e.contains("the frame needs 614400"), "{e}");
+    let mut narrow = conv.gpu_camera(1000, 1000 * 480).unwrap();
+    assert!(ctx.set_camera(&narrow).is_err());
+    narrow = conv.gpu_camera(1280, 1280 * 480).unwrap();
+    narrow.rows[3].hi = 480;
+    let e = ctx.set_camera(&narrow).unwrap_err().to_string();
+    assert!(e.contains("a tap outside the frame"), "{e}");
+}

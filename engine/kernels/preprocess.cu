@@ -2,8 +2,7 @@
 // once on the host, as the CPU converter does), BT.601 limited-range YUV to RGB and
 // normalization, one thread per input pixel, writing the plan's activation type.
 
-// Not called yet: the daemon still converts on the CPU (docs/ENGINE.md); compiled into every
-// plan and checked by CI so the camera path can land without touching the build.
+// Mirrored by engine/src/backend/cuda/preprocess.rs.
 enum { RAW_RGB24 = 0, RAW_BGR24 = 1, RAW_GREY = 2, RAW_YUYV = 3, RAW_UYVY = 4, RAW_NV12 = 5 };
 
 struct Tap {
@@ -14,6 +13,7 @@ struct Tap {
 struct PreParams {
     int format, width, height, stride;
     int net_w, net_h, out_stride;
+    int out_channels;  // past the 3 colours: zeros (an FP16 plan pads its input to 8)
     float scale[3], offset[3], pad;
 };
 
@@ -70,6 +70,7 @@ __device__ __forceinline__ void preprocess(const unsigned char* src, const Tap* 
     const int y = i / q.net_w, x = i - y * q.net_w;
     T* px = out + (i64)i * q.out_stride;
     const Tap ty = rows[y], tx = cols[x];
+    for (int k = 3; k < q.out_channels; ++k) stf(px + k, 0.0f);
     if (ty.lo < 0 || tx.lo < 0) {
         for (int k = 0; k < 3; ++k) stf(px + k, q.pad);
         return;

@@ -2,6 +2,7 @@
 //! IExecutionContext, over whichever backend the plan was built for.
 
 use crate::backend::cpu::{CpuContext, CpuEngine};
+use crate::backend::cuda::preprocess::Camera;
 use crate::backend::cuda::{CudaContext, CudaEngine, DeviceInfo, Gpu};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Shape};
@@ -185,6 +186,33 @@ impl Context {
         match self {
             Context::Cpu(c) => c.infer_profiled(times),
             Context::Cuda(c) => c.infer_profiled(times),
+        }
+    }
+
+    /// Takes camera frames of this geometry straight to the GPU (`infer_camera`); false where
+    /// the backend has no such path (the CPU: convert into `input_mut` instead).
+    pub fn set_camera(&mut self, camera: &Camera) -> Result<bool> {
+        match self {
+            Context::Cpu(_) => Ok(false),
+            Context::Cuda(c) => c.set_camera(camera).map(|()| true),
+        }
+    }
+
+    /// The pinned buffer the next camera frame's bytes go into, after `set_camera`.
+    pub fn camera_frame_mut(&mut self) -> Option<&mut [u8]> {
+        match self {
+            Context::Cpu(_) => None,
+            Context::Cuda(c) => c.camera_frame_mut(),
+        }
+    }
+
+    /// `infer` from the camera frame: preprocessing on the GPU, then network and decode.
+    pub fn infer_camera(&mut self) -> Result<()> {
+        match self {
+            Context::Cpu(_) => Err(Error::Unsupported(
+                "the CPU backend takes frames through input_mut".into(),
+            )),
+            Context::Cuda(c) => c.infer_camera(),
         }
     }
 

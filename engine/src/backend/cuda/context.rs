@@ -5,6 +5,7 @@
 use super::device::{driver_error, DeviceBuffer, HostBuffer};
 use super::engine::CudaEngine;
 use super::launch::{Candidate, Launch, Strided, CANDIDATE_HEADER};
+use super::preprocess::{Camera, PreArgs, PreParams, RawFormat, Tap};
 use crate::error::{Error, Result};
 use crate::graph::Shape;
 use cudarc::driver::sys::{self, CUstreamCaptureMode};
@@ -34,8 +35,27 @@ impl Drop for Graph {
 /// Candidates the GPU decoder keeps per frame; more are counted as overflow.
 pub const CANDIDATE_CAPACITY: usize = 8192;
 
+/// A host-to-device copy recorded into a graph.
+#[derive(Clone, Copy)]
+struct HostCopy {
+    dst: u64,
+    src: *const u8,
+    bytes: usize,
+}
+
+/// The camera path: frames land in pinned memory and are preprocessed on the GPU.
+struct CameraPath {
+    // Field order is drop order: the graph first.
+    graph: Graph,
+    camera: Camera,
+    frame_host: HostBuffer,
+    _frame_dev: Option<DeviceBuffer>,
+    _taps: [DeviceBuffer; 2],
+}
+
 pub struct CudaContext {
-    // Field order is drop order: the graph before the buffers it uses, the engine last.
+    // Field order is drop order: graphs before the buffers they use, the engine last.
+    camera: Option<CameraPath>,
     graph: Option<Graph>,
     /// The layers alone, for timing the network apart from input and decode.
     network: Option<Graph>,
@@ -118,6 +138,7 @@ impl CudaContext {
             &mut launches,
         )?;
         let mut c = CudaContext {
+            camera: None,
             graph: None,
             network: None,
             launches,
@@ -136,9 +157,13 @@ impl CudaContext {
             engine,
         };
         c.set_threshold(0.25)?;
-        c.graph = Some(c.capture(true, 0..c.launches.len())?);
-        let layers = c.nodes.first().map_or(0, |r| r.start)..c.nodes.last().map_or(0, |r| r.end);
-        c.network = Some(c.capture(false, layers)?);
+        let input = HostCopy {
+            dst: c.input_target(),
+            src: c.input_host.as_slice::<u8>().as_ptr(),
+            bytes: c.engine.input_len() * 4,
+        };
+        c.graph = Some(c.capture(Some(input), None, 0..c.launches.len())?);
+        c.network = Some(c.capture(None, None, c.layers())?);
         Ok(c)
     }
 
@@ -154,28 +179,25 @@ impl CudaContext {
     }
 
     /// Records `launches[range]`, after the input copy if `with_input`, as a CUDA graph.
-    fn capture(&self, with_input: bool, range: std::ops::Range<usize>) -> Result<Graph> {
+    fn capture(
+        &self,
+        copy: Option<HostCopy>,
+        first: Option<&Launch>,
+        range: std::ops::Range<usize>,
+    ) -> Result<Graph> {
         let s = self.stream.cu_stream();
-        let dst = self.input_target();
-        let bytes = self.engine.input_len() * 4;
         self.stream
             .begin_capture(CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
             .map_err(|e| driver_error("starting graph capture", e))?;
         let recorded = (|| -> Result<()> {
-            if with_input {
-                // SAFETY: both buffers hold `bytes` bytes and live as long as the graph.
-                unsafe {
-                    sys::cuMemcpyHtoDAsync_v2(
-                        dst,
-                        self.input_host.as_slice::<u8>().as_ptr().cast(),
-                        bytes,
-                        s,
-                    )
-                }
-                .result()
-                .map_err(|e| driver_error("recording the input copy", e))?;
+            if let Some(c) = copy {
+                // SAFETY: source and destination hold `bytes` bytes and live as long as the
+                // graph (both belong to this context).
+                unsafe { sys::cuMemcpyHtoDAsync_v2(c.dst, c.src.cast(), c.bytes, s) }
+                    .result()
+                    .map_err(|e| driver_error("recording the input copy", e))?;
             }
-            for l in &self.launches[range] {
+            for l in first.into_iter().chain(&self.launches[range]) {
                 l.record(&self.stream)
                     .map_err(|e| driver_error("recording a kernel", e))?;
             }
@@ -201,6 +223,88 @@ impl CudaContext {
 
     pub fn engine(&self) -> &CudaEngine {
         &self.engine
+    }
+
+    /// The launches of the layers and the decode (after the input conversion).
+    fn layers(&self) -> std::ops::Range<usize> {
+        self.nodes.first().map_or(0, |r| r.start)..self.nodes.last().map_or(0, |r| r.end)
+    }
+
+    /// Makes `infer_camera` take frames of `camera` (pinned staging, taps on the device, a
+    /// graph: frame copy, or zero-copy reads on an integrated GPU -> preprocess -> layers ->
+    /// decode). Nothing is allocated when the camera is the one already set.
+    pub fn set_camera(&mut self, camera: &Camera) -> Result<()> {
+        if self.camera.as_ref().is_some_and(|c| &c.camera == camera) {
+            return Ok(());
+        }
+        check_camera(camera, self.engine.graph().shape(self.engine.graph().input))?;
+        self.camera = None;
+        let ctx = &self.engine.gpu.ctx;
+        let frame_host = HostBuffer::zeroed(ctx, camera.bytes)?;
+        let integrated = self.engine.gpu.info.integrated;
+        let frame_dev = if integrated {
+            None
+        } else {
+            Some(DeviceBuffer::zeroed(ctx, camera.bytes)?)
+        };
+        let taps = [
+            DeviceBuffer::from_slice(ctx, &camera.rows)?,
+            DeviceBuffer::from_slice(ctx, &camera.cols)?,
+        ];
+        let g = self.engine.graph();
+        let input = g.shape(g.input);
+        let src = frame_dev
+            .as_ref()
+            .map_or(frame_host.device_ptr(), DeviceBuffer::ptr);
+        let pre = self.engine.preprocess_launch(PreArgs {
+            src,
+            rows: taps[0].ptr(),
+            cols: taps[1].ptr(),
+            out: self.engine.tensor_ptr(self.arena.ptr(), g.input),
+            q: PreParams {
+                format: camera.format as i32,
+                width: camera.width as i32,
+                height: camera.height as i32,
+                stride: camera.stride as i32,
+                net_w: input.w as i32,
+                net_h: input.h as i32,
+                out_stride: self.engine.memory().placements[g.input].pixel_stride as i32,
+                out_channels: input.c as i32,
+                scale: camera.scale,
+                offset: camera.offset,
+                pad: camera.pad,
+            },
+        })?;
+        let copy = frame_dev.as_ref().map(|d| HostCopy {
+            dst: d.ptr(),
+            src: frame_host.as_slice::<u8>().as_ptr(),
+            bytes: camera.bytes,
+        });
+        let graph = self.capture(copy, Some(&pre), self.layers())?;
+        self.camera = Some(CameraPath {
+            graph,
+            camera: camera.clone(),
+            frame_host,
+            _frame_dev: frame_dev,
+            _taps: taps,
+        });
+        Ok(())
+    }
+
+    /// Where the next camera frame's bytes go (after `set_camera`).
+    pub fn camera_frame_mut(&mut self) -> Option<&mut [u8]> {
+        let c = self.camera.as_mut()?;
+        let n = c.camera.bytes;
+        Some(&mut c.frame_host.as_mut_slice::<u8>()[..n])
+    }
+
+    /// One camera frame: preprocessing, network and decode as one graph. Allocates nothing.
+    pub fn infer_camera(&mut self) -> Result<()> {
+        let c = self
+            .camera
+            .as_ref()
+            .ok_or_else(|| Error::Input("infer_camera before set_camera".into()))?;
+        self.replay(Some(&c.graph))
     }
 
     /// The f32 NHWC input binding, to fill before `infer`.
@@ -357,4 +461,51 @@ impl CudaContext {
                 .map(DeviceBuffer::bytes)
                 .sum::<usize>()
     }
+}
+
+/// The taps must stay inside the frame and the frame's bytes must cover its rows: the kernel
+/// trusts both.
+fn check_camera(c: &Camera, net: Shape) -> Result<()> {
+    let bpp = match c.format {
+        RawFormat::Rgb24 | RawFormat::Bgr24 => 3,
+        RawFormat::Yuyv | RawFormat::Uyvy => 2,
+        RawFormat::Grey | RawFormat::Nv12 => 1,
+    };
+    let rows = match c.format {
+        RawFormat::Nv12 => c.height + c.height.div_ceil(2),
+        _ => c.height,
+    };
+    let bad = |what: String| Err(Error::Input(format!("camera {c:?}: {what}")));
+    if c.width == 0 || c.height == 0 || c.stride < c.width * bpp {
+        return bad(format!(
+            "stride {} below {} bytes per row",
+            c.stride,
+            c.width * bpp
+        ));
+    }
+    if c.bytes < c.stride * rows {
+        return bad(format!(
+            "{} bytes, the frame needs {}",
+            c.bytes,
+            c.stride * rows
+        ));
+    }
+    if c.rows.len() != net.h || c.cols.len() != net.w {
+        return bad(format!(
+            "taps for {}x{}, the network takes {}x{}",
+            c.cols.len(),
+            c.rows.len(),
+            net.w,
+            net.h
+        ));
+    }
+    let inside = |taps: &[Tap], n: usize| {
+        taps.iter().all(|t| {
+            *t == Tap::BAR || (t.lo >= 0 && t.hi >= 0 && (t.lo as usize) < n && (t.hi as usize) < n)
+        })
+    };
+    if !inside(&c.rows, c.height) || !inside(&c.cols, c.width) {
+        return bad("a tap outside the frame".into());
+    }
+    Ok(())
 }

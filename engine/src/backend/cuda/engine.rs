@@ -7,6 +7,7 @@ use super::kernels::Module;
 use super::launch::{
     Args, ConvParams, HeadParams, Launch, LayerParams, Strided, YoloArgs, BLOCK, MAX_ANCHORS,
 };
+use super::preprocess::PreArgs;
 use super::tactics::{self, ConvShape, ConvTactic, Family};
 use crate::error::{Error, Result};
 use crate::graph::{Conv, Graph, Op};
@@ -444,6 +445,16 @@ impl CudaEngine {
             }
         }
         Ok(())
+    }
+
+    /// The camera preprocessing launch, one thread per network-input pixel.
+    pub fn preprocess_launch(&self, args: PreArgs) -> Result<Launch> {
+        let n = args.q.net_w as usize * args.q.net_h as usize;
+        Ok(Launch::elementwise(
+            self.function(&format!("preprocess_{}", self.dtype()), 0)?,
+            n,
+            Args::Pre(args),
+        ))
     }
 
     /// The YOLO decode launches: reset the list, decode every head, publish to `host`.

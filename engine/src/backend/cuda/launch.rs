@@ -2,6 +2,7 @@
 //! `.cu` files, `#[repr(C)]`, field for field), so a frame is a list of `Launch`es recorded
 //! into a CUDA graph once and replayed.
 
+use super::preprocess::PreArgs;
 use cudarc::driver::sys::CUfunction;
 use cudarc::driver::{result, CudaStream, DriverError};
 use std::ffi::c_void;
@@ -117,6 +118,7 @@ pub enum Args {
     Conv(ConvParams),
     Layer(LayerParams),
     Yolo(YoloArgs),
+    Pre(PreArgs),
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -155,6 +157,7 @@ impl Launch {
             Args::Conv(p) => (p as *mut ConvParams).cast(),
             Args::Layer(p) => (p as *mut LayerParams).cast(),
             Args::Yolo(p) => (p as *mut YoloArgs).cast(),
+            Args::Pre(p) => (p as *mut PreArgs).cast(),
         };
         let [x, y, z] = self.grid;
         // SAFETY: `func` takes exactly one parameter, the struct `args` mirrors (see the

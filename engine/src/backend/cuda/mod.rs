@@ -8,6 +8,7 @@ pub mod engine;
 pub mod kernels;
 pub mod launch;
 pub mod nvrtc;
+pub mod preprocess;
 pub mod tactics;
 pub mod tune;
 
