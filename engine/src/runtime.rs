@@ -112,10 +112,6 @@ impl Engine {
             Backend::Cuda(e) => e.memory(),
         }
     }
-
-    pub fn is_cuda(&self) -> bool {
-        matches!(self.backend, Backend::Cuda(_))
-    }
 }
 
 /// A CUDA plan loads only on its compute capability; on another GPU model of the same one it

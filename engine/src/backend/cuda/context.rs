@@ -67,7 +67,6 @@ pub struct CudaContext {
     /// The f32 input binding: pinned staging the caller fills, and its device copy.
     input_host: HostBuffer,
     input_dev: DeviceBuffer,
-    threshold: f32,
     threshold_dev: DeviceBuffer,
     list: DeviceBuffer,
     candidates: HostBuffer,
@@ -147,7 +146,6 @@ impl CudaContext {
             workspace,
             input_host,
             input_dev,
-            threshold: 0.25,
             threshold_dev,
             list,
             candidates,
@@ -219,10 +217,6 @@ impl CudaContext {
                 Err(driver_error("instantiating the CUDA graph", e))
             }
         }
-    }
-
-    pub fn engine(&self) -> &CudaEngine {
-        &self.engine
     }
 
     /// The launches of the layers and the decode (after the input conversion).
@@ -315,14 +309,9 @@ impl CudaContext {
 
     /// The decoder's confidence threshold (a device value: no new graph needed).
     pub fn set_threshold(&mut self, t: f32) -> Result<()> {
-        self.threshold = t;
         // SAFETY: 4 bytes into a 4-byte device buffer; synchronous, before any launch reads it.
         unsafe { result::memcpy_htod_sync(self.threshold_dev.ptr(), &[t]) }
             .map_err(|e| driver_error("setting the threshold", e))
-    }
-
-    pub fn threshold(&self) -> f32 {
-        self.threshold
     }
 
     /// One frame: graph launch, wait. Allocates nothing.
