@@ -1,6 +1,7 @@
 //! Command-line interface: every flag and its help text, in one place.
 
 use clap::{Args, Parser, Subcommand};
+use edge_calib::Algorithm;
 use edge_engine::import::darknet::weights::WeightsSource;
 use edge_engine::plan::Precision;
 use edge_engine::Device;
@@ -113,6 +114,66 @@ pub enum Command {
     Dataset(DatasetCommand),
     /// Measure an engine's accuracy on a dataset: mAP@0.5, mAP@0.5:0.95, per-class AP
     Eval(EvalArgs),
+    /// Measure activation ranges on representative frames and write an INT8 calibration cache
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Calibration frames, through the runtime's own preprocessing: an image directory,
+    /// synthetic:scenes[:SEED] (dataset scenes), synthetic:shapes[:SEED], a .y4m file or a camera
+    #[arg(long, value_name = "DIR|synthetic:scenes[:SEED]|F.y4m|/dev/videoN")]
+    pub images: String,
+    /// Frames to use (fewer if the source ends first)
+    #[arg(long, default_value_t = 500)]
+    pub count: usize,
+    /// How each tensor's range is chosen: entropy (TensorRT's EntropyCalibration2),
+    /// percentile[:P] (default 99.99) or minmax
+    #[arg(
+        long,
+        default_value = "entropy",
+        value_name = "entropy|percentile[:P]|minmax"
+    )]
+    pub algorithm: Algorithm,
+    /// Calibration cache to write (atomically)
+    #[arg(long, value_name = "FILE")]
+    pub cache: PathBuf,
+    /// The FP32 engine that is measured runs here
+    #[arg(long, default_value = "cpu", value_name = "cpu|cuda[:N]")]
+    pub device: Device,
+    /// CPU worker threads (0: one per core)
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+/// INT8 settings of `build` and of the commands that build in memory from --model.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Int8Args {
+    /// INT8: calibration cache, reused when it matches the graph, written when missing
+    #[arg(long, value_name = "FILE")]
+    pub calib_cache: Option<PathBuf>,
+    /// INT8: frames to calibrate on when the cache is missing (as `calibrate --images`)
+    #[arg(long, value_name = "SOURCE")]
+    pub calib_images: Option<String>,
+    /// INT8: calibration frames to use
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub calib_count: usize,
+    /// INT8: range algorithm when calibrating
+    #[arg(
+        long,
+        default_value = "entropy",
+        value_name = "entropy|percentile[:P]|minmax"
+    )]
+    pub calib_algorithm: Algorithm,
+    /// INT8: calibrate again and overwrite the cache, even one made for another graph
+    #[arg(long)]
+    pub recalibrate: bool,
+    /// INT8: convs kept in floating point, by layer name or index (default: the convs writing
+    /// the outputs; `none` keeps none but the conv reading the input)
+    #[arg(long, value_delimiter = ',', value_name = "LAYER,...")]
+    pub int8_exclude: Option<Vec<String>>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -201,6 +262,8 @@ pub struct BuildArgs {
     /// Engine file to write (atomically)
     #[arg(long, short, value_name = "E.engine")]
     pub output: PathBuf,
+    #[command(flatten)]
+    pub int8: Int8Args,
 }
 
 #[derive(Args, Debug)]
@@ -244,6 +307,8 @@ pub struct EngineArgs {
     /// With --model: arithmetic precision
     #[arg(long, default_value = "fp32", value_name = "fp32|fp16|int8")]
     pub precision: Precision,
+    #[command(flatten)]
+    pub int8: Int8Args,
 }
 
 #[derive(Args, Debug)]

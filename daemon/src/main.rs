@@ -52,6 +52,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Weights(a)) => commands::weights::run(a),
         Some(cli::Command::Dataset(cli::DatasetCommand::Synth(a))) => commands::dataset::synth(a),
         Some(cli::Command::Eval(a)) => commands::eval::run(a),
+        Some(cli::Command::Calibrate(a)) => commands::calibrate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

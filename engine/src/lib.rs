@@ -14,6 +14,7 @@ pub mod model;
 pub mod npy;
 pub mod optimize;
 pub mod plan;
+pub mod quant;
 pub mod rng;
 pub mod runtime;
 pub mod yolo;

@@ -56,7 +56,11 @@ impl Engine {
             }
             .into());
         };
-        let cpu = Arc::new(CpuEngine::new(plan.graph.clone(), isa)?);
+        let cpu = Arc::new(CpuEngine::new(
+            plan.graph.clone(),
+            plan.quant.as_ref(),
+            isa,
+        )?);
         Ok(Engine {
             plan: Arc::new(plan),
             backend: Backend::Cpu(cpu),
@@ -247,6 +251,20 @@ impl Context {
         match self {
             Context::Cpu(_) => Ok(()),
             Context::Cuda(c) => c.fetch_heads(),
+        }
+    }
+
+    /// Tensor `t` of the last `infer` as contiguous f32 NHWC in `out` (for calibration: it
+    /// copies from the GPU and is not for the per-frame path). Only tensors that live to the
+    /// end of the frame, the graph's outputs, still hold their values: the arena reuses the
+    /// others' memory (`edge_calib::collect::measurable` makes every measured tensor one).
+    pub fn read_tensor(&mut self, t: usize, out: &mut Vec<f32>) -> Result<()> {
+        match self {
+            Context::Cpu(c) => {
+                c.read_tensor(t, out);
+                Ok(())
+            }
+            Context::Cuda(c) => c.read_tensor(t, out),
         }
     }
 

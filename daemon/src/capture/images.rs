@@ -19,26 +19,9 @@ pub struct ImageDir {
 
 impl ImageDir {
     pub fn new(dir: &Path, opts: &SourceOptions) -> Result<ImageDir, CaptureError> {
-        let read = std::fs::read_dir(dir)
-            .map_err(|e| CaptureError::Unusable(format!("{}: {e}", dir.display())))?;
-        let mut files: Vec<PathBuf> = read
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                    ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str())
-                })
-            })
-            .collect();
-        files.sort();
-        if files.is_empty() {
-            return Err(CaptureError::Unusable(format!(
-                "{}: no .png or .jpg images",
-                dir.display()
-            )));
-        }
         Ok(ImageDir {
             name: dir.display().to_string(),
-            files,
+            files: image_files(dir)?,
             next: 0,
             looped: opts.looped,
             fps: opts.fps,
@@ -54,6 +37,28 @@ impl ImageDir {
             .map(|img| img.to_rgb8())
             .map_err(|e| CaptureError::Unusable(format!("{}: {e}", path.display())))
     }
+}
+
+/// The PNG and JPEG files of `dir`, in name order; at least one.
+pub fn image_files(dir: &Path) -> Result<Vec<PathBuf>, CaptureError> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| CaptureError::Unusable(format!("{}: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| ["png", "jpg", "jpeg"].contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(CaptureError::Unusable(format!(
+            "{}: no .png or .jpg images",
+            dir.display()
+        )));
+    }
+    Ok(files)
 }
 
 impl FrameSource for ImageDir {

@@ -3,17 +3,12 @@
 use super::{build_plan, load_model};
 use crate::cli::BuildArgs;
 use edge_engine::plan::format;
-use edge_engine::{Builder, Result};
+use edge_engine::Result;
 
 pub fn run(a: &BuildArgs) -> Result<()> {
     let start = std::time::Instant::now();
     let graph = load_model(&a.model)?;
-    let builder = Builder {
-        device: a.device,
-        precision: a.precision,
-        ..Builder::default()
-    };
-    let plan = build_plan(&builder, graph)?;
+    let plan = build_plan(a.device, a.precision, &a.int8, 0, graph)?;
     let bytes = format::to_bytes(&plan);
     edge_engine::atomic_file::write(&a.output, &bytes)?;
     outln!(

@@ -19,11 +19,27 @@ pub fn run(a: &InspectArgs) -> Result<()> {
         Precision::Fp16 => 2.0,
         Precision::Int8 => 1.0,
     };
+    // An INT8 plan runs its float layers in fp16 on a GPU and fp32 on the CPU.
+    let float = match plan.precision {
+        Precision::Int8 if plan.fingerprint.backend == "cuda" => "fp16",
+        Precision::Int8 => "fp32",
+        p => p.name(),
+    };
     outln!("engine     {}", a.engine.display());
     outln!("producer   {}", plan.producer);
     outln!("device     {}", plan.fingerprint);
     outln!("features   {}", plan.fingerprint.features.join(" "));
-    outln!("precision  {}", plan.precision.name());
+    match &plan.quant {
+        Some(q) => outln!(
+            "precision  int8: {} of {} convs in int8, the others {float}",
+            q.int8.iter().filter(|&&b| b).count(),
+            g.nodes
+                .iter()
+                .filter(|n| matches!(n.op, Op::Conv(_)))
+                .count()
+        ),
+        None => outln!("precision  {}", plan.precision.name()),
+    }
     outln!("model      {} ({} classes)", g.meta.name, g.meta.classes());
     for (kind, list) in [("input ", &plan.inputs), ("output", &plan.outputs)] {
         for b in list {
@@ -38,13 +54,14 @@ pub fn run(a: &InspectArgs) -> Result<()> {
     }
     outln!();
     outln!(
-        "{:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} tactic",
+        "{:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} {:<15} tactic",
         "#",
         "layer",
         "op",
         "output",
         "fused",
-        "prec"
+        "prec",
+        "stored"
     );
     for (i, n) in g.nodes.iter().enumerate() {
         let fused = match &n.op {
@@ -76,13 +93,22 @@ pub fn run(a: &InspectArgs) -> Result<()> {
             .iter()
             .find(|t| t.node == i)
             .map_or("direct", |t| t.name.as_str());
+        let q = plan.quant.as_ref();
+        let prec = if q.is_some_and(|q| q.int8[i]) {
+            "int8"
+        } else {
+            float
+        };
+        let stored = match q.and_then(|q| q.scale(g, n.output)) {
+            Some(s) => format!("int8 s={s:.3e}"),
+            None => float.to_string(),
+        };
         outln!(
-            "{i:>4}  {:<18} {:<10} {:<14} {:<28} {:<6} {tactic}",
+            "{i:>4}  {:<18} {:<10} {:<14} {:<28} {prec:<6} {stored:<15} {tactic}",
             n.name,
             n.op.kind(),
             g.shape(n.output).to_string(),
             fused,
-            plan.precision.name(),
         );
     }
     let weights: usize = g

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod build;
+pub mod calibrate;
 pub mod dataset;
 pub mod eval;
 pub mod infer;
@@ -10,10 +11,12 @@ pub mod run;
 pub mod watch;
 pub mod weights;
 
-use crate::cli::{EngineArgs, ModelArgs};
+use crate::cli::{EngineArgs, Int8Args, ModelArgs};
 use edge_engine::builder::Step;
 use edge_engine::graph::Graph;
 use edge_engine::import::darknet::{self, weights::params_for};
+use edge_engine::plan::Precision;
+use edge_engine::Device;
 use edge_engine::{Builder, Engine, Error, Result};
 use edge_infer::model_source;
 use std::io::IsTerminal;
@@ -34,14 +37,33 @@ pub fn load_model(m: &ModelArgs) -> Result<Graph> {
     Ok(graph)
 }
 
-/// Builds a plan, showing the steps on a terminal.
-pub fn build_plan(builder: &Builder, graph: Graph) -> Result<edge_engine::plan::Plan> {
+/// Builds a plan, showing the steps on a terminal. INT8 takes its scales from the calibration
+/// cache, calibrating first where there is none (`calibrate::int8_settings`).
+pub fn build_plan(
+    device: Device,
+    precision: Precision,
+    int8: &Int8Args,
+    threads: usize,
+    graph: Graph,
+) -> Result<edge_engine::plan::Plan> {
     let show = std::io::stderr().is_terminal();
     let nodes = graph.nodes.len();
-    builder.build(graph, &mut |step| {
+    if show {
+        eprintln!("optimizing {nodes} nodes");
+    }
+    let mut builder = Builder {
+        device,
+        precision,
+        ..Builder::default()
+    };
+    let graph = builder.optimize(graph)?;
+    if precision == Precision::Int8 {
+        builder.int8 = Some(calibrate::int8_settings(device, threads, int8, &graph)?);
+    }
+    builder.build_optimized(graph, &mut |step| {
         if show {
             let what = match step {
-                Step::Optimize => format!("optimizing {nodes} nodes"),
+                Step::Optimize => "optimizing".to_string(),
                 Step::Compile => "compiling kernels for this GPU (NVRTC)".to_string(),
                 Step::Tactics => "choosing kernels".to_string(),
                 Step::Tune { done, total } => {
@@ -70,14 +92,10 @@ pub fn open_engine(a: &EngineArgs) -> Result<Engine> {
         size: a.size,
     };
     let graph = load_model(&model)?;
-    let builder = Builder {
-        device: a.device,
-        precision: a.precision,
-        ..Builder::default()
-    };
     let gpu = match a.device {
         edge_engine::Device::Cuda(n) => n,
         edge_engine::Device::Cpu => 0,
     };
-    Engine::from_plan_on(build_plan(&builder, graph)?, gpu)
+    let plan = build_plan(a.device, a.precision, &a.int8, a.threads, graph)?;
+    Engine::from_plan_on(plan, gpu)
 }

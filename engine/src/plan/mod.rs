@@ -5,6 +5,7 @@ pub mod fingerprint;
 pub mod format;
 
 use crate::graph::Graph;
+use crate::quant::Quantization;
 pub use fingerprint::Fingerprint;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -81,6 +82,8 @@ pub struct Plan {
     pub tactics: Vec<Tactic>,
     /// Kernels compiled for the plan's GPU (a cubin); empty for the CPU backend.
     pub device_code: Vec<u8>,
+    /// INT8 plans: which convs run int8 and each int8 buffer's scale.
+    pub quant: Option<Quantization>,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,14 +4,17 @@
 
 mod aligned;
 pub mod gemm;
+mod int8;
 pub mod isa;
 pub mod ops;
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
 use crate::memory::{self, MemoryPlan};
+use crate::quant::Quantization;
 use aligned::AlignedBuf;
 use gemm::{ConvJob, ConvShape, PackedConv};
+use int8::{Int8Conv, Int8Job};
 use isa::Isa;
 use ops::In;
 use std::sync::Arc;
@@ -22,6 +25,10 @@ const MAX_ARENA_FLOATS: usize = 1 << 30;
 enum Kernel {
     Conv {
         packed: PackedConv,
+        shape: ConvShape,
+    },
+    Int8Conv {
+        conv: Int8Conv,
         shape: ConvShape,
     },
     ScaleShift {
@@ -36,13 +43,17 @@ pub struct CpuEngine {
     graph: Graph,
     memory: MemoryPlan,
     kernels: Vec<Kernel>,
+    /// Per node: the int8 scale of the buffer it writes, if that buffer is int8.
+    out_scales: Vec<Option<f32>>,
+    /// Bytes of the quantized input the largest INT8 conv needs.
+    scratch_len: usize,
     isa: Isa,
 }
 
 impl CpuEngine {
     /// Prepares a validated graph for `isa`. Refuses graphs whose activations would not fit
     /// in memory (a plan is untrusted input: its shapes must not make us abort on allocation).
-    pub fn new(graph: Graph, isa: Isa) -> Result<CpuEngine> {
+    pub fn new(graph: Graph, quant: Option<&Quantization>, isa: Isa) -> Result<CpuEngine> {
         let memory = memory::plan(&graph);
         if memory.arena_len > MAX_ARENA_FLOATS {
             return Err(Error::Unsupported(format!(
@@ -51,24 +62,33 @@ impl CpuEngine {
                 (MAX_ARENA_FLOATS * 4) >> 30
             )));
         }
-        let kernels = graph
+        let scale = |t: usize| quant.and_then(|q| q.scale(&graph, t));
+        let kernels: Vec<Kernel> = graph
             .nodes
             .iter()
-            .map(|node| match &node.op {
+            .enumerate()
+            .map(|(i, node)| match &node.op {
                 Op::Conv(c) => {
                     let x = graph.shape(node.inputs[0]);
                     let y = graph.shape(node.output);
-                    Kernel::Conv {
-                        packed: PackedConv::new(isa.level(), c, x.c),
-                        shape: ConvShape {
-                            in_h: x.h,
-                            in_w: x.w,
-                            out_h: y.h,
-                            out_w: y.w,
-                            kernel: c.kernel,
-                            stride: c.stride,
-                            pad: c.pad,
-                            groups: c.groups,
+                    let shape = ConvShape {
+                        in_h: x.h,
+                        in_w: x.w,
+                        out_h: y.h,
+                        out_w: y.w,
+                        kernel: c.kernel,
+                        stride: c.stride,
+                        pad: c.pad,
+                        groups: c.groups,
+                    };
+                    match scale(node.inputs[0]) {
+                        Some(s) if quant.is_some_and(|q| q.int8[i]) => Kernel::Int8Conv {
+                            conv: Int8Conv::new(c, x.c, s),
+                            shape,
+                        },
+                        _ => Kernel::Conv {
+                            packed: PackedConv::new(isa.level(), c, x.c),
+                            shape,
                         },
                     }
                 }
@@ -79,10 +99,21 @@ impl CpuEngine {
                 _ => Kernel::Direct,
             })
             .collect();
+        let out_scales = graph.nodes.iter().map(|n| scale(n.output)).collect();
+        let scratch_len = kernels
+            .iter()
+            .map(|k| match k {
+                Kernel::Int8Conv { conv, shape } => conv.scratch_len(shape),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
         Ok(CpuEngine {
             graph,
             memory,
             kernels,
+            out_scales,
+            scratch_len,
             isa,
         })
     }
@@ -104,6 +135,8 @@ impl CpuEngine {
 pub struct CpuContext {
     engine: Arc<CpuEngine>,
     arena: AlignedBuf,
+    /// The quantized input of INT8 convs.
+    scratch: Vec<i8>,
     pool: Arc<rayon::ThreadPool>,
 }
 
@@ -121,6 +154,7 @@ impl CpuContext {
             .map_err(|e| Error::Unsupported(format!("cannot start {threads} CPU workers: {e}")))?;
         let arena = AlignedBuf::zeroed(engine.memory.arena_len);
         Ok(CpuContext {
+            scratch: vec![0; engine.scratch_len],
             engine,
             arena,
             pool: Arc::new(pool),
@@ -151,6 +185,16 @@ impl CpuContext {
         let p = self.engine.memory.placements[t];
         let len = self.engine.graph.shape(t).len();
         &mut self.arena.as_mut_slice()[p.offset..p.offset + len]
+    }
+
+    /// Tensor `t` of the last `infer`, contiguous, into `out`.
+    pub fn read_tensor(&self, t: usize, out: &mut Vec<f32>) {
+        let shape = self.engine.graph.shape(t);
+        let stride = self.engine.memory.placements[t].pixel_stride;
+        out.clear();
+        for p in self.tensor(t).chunks(stride) {
+            out.extend_from_slice(&p[..shape.c]);
+        }
     }
 
     /// YOLO head `i` of the model (NHWC) with its shape, after `infer`.
@@ -238,6 +282,26 @@ impl CpuContext {
                     };
                     gemm::conv(engine.isa, &job, out);
                 }
+                (Op::Conv(c), Kernel::Int8Conv { conv, shape }) => {
+                    let residual = match c.residual {
+                        Some(r) => {
+                            let r = view(r)?;
+                            Some((r.data, r.stride))
+                        }
+                        None => None,
+                    };
+                    let job = Int8Job {
+                        shape: *shape,
+                        input: view(node.inputs[0])?,
+                        bias: &c.bias,
+                        act: c.act,
+                        post_act: c.post_act,
+                        residual,
+                        out_stride: os,
+                        out_scale: engine.out_scales[i],
+                    };
+                    conv.run(&job, &mut self.scratch, out);
+                }
                 (Op::BatchNorm(_), Kernel::ScaleShift { mul, add }) => {
                     ops::scale_shift(view(node.inputs[0])?, mul, add, out, os)
                 }
@@ -278,6 +342,10 @@ impl CpuContext {
                         node.op.kind()
                     )))
                 }
+            }
+            let int8_conv = matches!(kernel, Kernel::Int8Conv { .. });
+            if let (Some(s), false) = (engine.out_scales[i], int8_conv) {
+                int8::fake_quantize(out, out_shape, os, s);
             }
             if let (Some(t), Some(started)) = (times.as_deref_mut(), started) {
                 if let Some(slot) = t.get_mut(i) {

@@ -344,6 +344,38 @@ impl CudaContext {
         (&items[..found.min(CANDIDATE_CAPACITY)], found)
     }
 
+    /// Tensor `t` of the last `infer`, contiguous, into `out` (FP32 plans: what calibration
+    /// measures).
+    pub fn read_tensor(&mut self, t: usize, out: &mut Vec<f32>) -> Result<()> {
+        let engine = Arc::clone(&self.engine);
+        if engine.element_size() != 4 {
+            return Err(Error::Unsupported(
+                "reading tensors back needs an fp32 CUDA engine".into(),
+            ));
+        }
+        let shape = engine.graph().shape(t);
+        let stride = engine.memory().placements[t].pixel_stride;
+        let span = engine.memory().span(engine.graph(), t);
+        let mut raw = vec![0f32; span];
+        self.stream
+            .synchronize()
+            .map_err(|e| driver_error("finishing the frame", e))?;
+        // SAFETY: `raw` holds the `span` floats the tensor covers in the arena, and the stream
+        // that wrote them has finished.
+        unsafe {
+            result::memcpy_dtoh_sync(
+                &mut raw,
+                engine.tensor_ptr(self.arena.ptr(), t) as sys::CUdeviceptr,
+            )
+        }
+        .map_err(|e| driver_error("reading a tensor", e))?;
+        out.clear();
+        for p in raw.chunks(stride) {
+            out.extend_from_slice(&p[..shape.c]);
+        }
+        Ok(())
+    }
+
     /// Copies the YOLO heads of the last `infer` to the host as f32 (for `head`).
     pub fn fetch_heads(&mut self) -> Result<()> {
         let engine = Arc::clone(&self.engine);

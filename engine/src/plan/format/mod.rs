@@ -22,7 +22,7 @@ pub use read::from_bytes;
 pub use write::to_bytes;
 
 pub const MAGIC: &[u8; 8] = b"EDGEPLAN";
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 const ALIGN: usize = 64;
 const HEADER: usize = 36;
 /// Limit on any count or size read from a plan, so corrupt numbers cannot exhaust memory.

@@ -4,6 +4,7 @@ use super::{ALIGN, HEADER, MAGIC, MAX_ITEMS, VERSION};
 use crate::graph::{Activation, BatchNorm, Conv, Graph, Node, Op, Shape, Storage, TensorInfo};
 use crate::model::{ModelMeta, Preprocess, YoloHead};
 use crate::plan::{Binding, DType, Fingerprint, Plan, PlanError, Precision, Tactic};
+use crate::quant::Quantization;
 
 pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
     if bytes.len() < 12 {
@@ -123,6 +124,37 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
     }
     let n = r.count("device code", 1)?;
     let device_code = r.take(n, "device code")?.to_vec();
+    let quant = match r.u8("quantization flag")? {
+        0 => None,
+        1 => {
+            let n = r.count("int8 nodes", 1)?;
+            let mut int8 = Vec::with_capacity(n);
+            for _ in 0..n {
+                int8.push(match r.u8("int8 node")? {
+                    0 => false,
+                    1 => true,
+                    b => return Err(r.malformed(format!("int8 node flag {b}"))),
+                });
+            }
+            let n = r.count("int8 scales", 4)?;
+            let mut scales = Vec::with_capacity(n);
+            for _ in 0..n {
+                let s = r.f32("int8 scale")?;
+                scales.push((s != 0.0).then_some(s));
+            }
+            let q = Quantization { int8, scales };
+            q.validate(&graph).map_err(|what| r.malformed(what))?;
+            Some(q)
+        }
+        b => return Err(r.malformed(format!("quantization flag {b}"))),
+    };
+    if (precision == Precision::Int8) != quant.is_some() {
+        return Err(r.malformed(format!(
+            "a {} plan {} quantization",
+            precision.name(),
+            if quant.is_some() { "with" } else { "without" }
+        )));
+    }
     Ok(Plan {
         producer,
         fingerprint,
@@ -132,6 +164,7 @@ pub fn from_bytes(bytes: &[u8]) -> Result<Plan, PlanError> {
         graph,
         tactics,
         device_code,
+        quant,
     })
 }
 

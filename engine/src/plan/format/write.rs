@@ -35,6 +35,21 @@ pub fn to_bytes(plan: &Plan) -> Vec<u8> {
     }
     w.u32(plan.device_code.len() as u32);
     w.buf.extend_from_slice(&plan.device_code);
+    match &plan.quant {
+        None => w.u8(0),
+        Some(q) => {
+            w.u8(1);
+            w.u32(q.int8.len() as u32);
+            for &b in &q.int8 {
+                w.u8(b as u8);
+            }
+            w.u32(q.scales.len() as u32);
+            for s in &q.scales {
+                // 0 is no scale: a real one is positive.
+                w.f32(s.unwrap_or(0.0));
+            }
+        }
+    }
     while w.buf.len() % ALIGN != 0 {
         w.buf.push(0);
     }
