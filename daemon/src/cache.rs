@@ -8,27 +8,7 @@ use edge_engine::plan::{format, Fingerprint, Precision};
 use edge_engine::{Builder, Device, Engine, Error, Result};
 use std::path::{Path, PathBuf};
 
-/// FNV-1a, 64 bit: a content hash that needs no dependency; not a security boundary.
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    pub fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= b as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    pub fn finish(&self) -> u64 {
-        self.0
-    }
-}
+pub use edge_engine::fnv::Fnv;
 
 /// What a cached engine was built from and for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,14 +16,16 @@ pub struct Key {
     pub model: String,
     pub device: String,
     pub precision: String,
+    /// Hash of the INT8 calibration cache's text ("none" without one).
+    pub calibration: String,
     pub plan_version: u32,
 }
 
 impl Key {
     fn to_text(&self) -> String {
         format!(
-            "model={}\ndevice={}\nprecision={}\nplan_version={}\n",
-            self.model, self.device, self.precision, self.plan_version
+            "model={}\ndevice={}\nprecision={}\ncalibration={}\nplan_version={}\n",
+            self.model, self.device, self.precision, self.calibration, self.plan_version
         )
     }
 
@@ -57,6 +39,7 @@ impl Key {
             model: get("model")?,
             device: get("device")?,
             precision: get("precision")?,
+            calibration: get("calibration")?,
             plan_version: get("plan_version")?.parse().ok()?,
         })
     }
@@ -83,10 +66,20 @@ impl Key {
                 "the precision changed ({} -> {})",
                 old.precision, self.precision
             ))
+        } else if old.calibration != self.calibration {
+            Some("the calibration cache changed".into())
         } else {
             None
         }
     }
+}
+
+/// What an engine is built for besides the model.
+pub struct Target<'a> {
+    pub precision: Precision,
+    pub device: Device,
+    /// INT8: the calibration cache the scales come from.
+    pub calib_cache: Option<&'a Path>,
 }
 
 pub struct Cached {
@@ -101,10 +94,18 @@ pub fn engine(
     cache_dir: &Path,
     stem: &str,
     model_hash: u64,
-    precision: Precision,
-    device: Device,
+    target: &Target,
     graph: impl FnOnce() -> Result<Graph>,
 ) -> Result<Cached> {
+    let (precision, device) = (target.precision, target.device);
+    let calibration = match target.calib_cache.filter(|_| precision == Precision::Int8) {
+        Some(path) => {
+            let mut h = Fnv::default();
+            h.update(&std::fs::read(path).map_err(|e| Error::io(path, e))?);
+            format!("{:016x}", h.finish())
+        }
+        None => "none".into(),
+    };
     let this = match device {
         Device::Cpu => Fingerprint::cpu(Isa::detect()).to_string(),
         Device::Cuda(n) => edge_engine::backend::cuda::Gpu::open(n)?
@@ -116,6 +117,7 @@ pub fn engine(
         model: format!("{model_hash:016x}"),
         device: this,
         precision: precision.name().into(),
+        calibration,
         plan_version: format::VERSION,
     };
     let engine_path = cache_dir.join(format!("{stem}.{}.engine", precision.name()));
@@ -141,12 +143,20 @@ pub fn engine(
         },
     };
     log::info!("building engine {} ({reason})", engine_path.display());
-    let builder = Builder {
+    let mut builder = Builder {
         device,
         precision,
         ..Builder::default()
     };
-    let plan = builder.build(graph()?, &mut |_| {})?;
+    let graph = builder.optimize(graph()?)?;
+    if precision == Precision::Int8 {
+        let options = crate::calibration::Int8Options {
+            cache: target.calib_cache.map(Path::to_path_buf),
+            ..Default::default()
+        };
+        builder.int8 = Some(crate::calibration::int8_settings(device, &options, &graph)?);
+    }
+    let plan = builder.build_optimized(graph, &mut |_| {})?;
     let bytes = format::to_bytes(&plan);
     std::fs::create_dir_all(cache_dir).map_err(|e| Error::io(cache_dir, e))?;
     edge_engine::atomic_file::write(&engine_path, &bytes)?;
@@ -179,24 +189,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fnv_matches_the_published_test_vectors() {
-        // From the FNV reference (isthe.com/chongo/tech/comp/fnv): FNV-1a 64 of "" and "a".
-        let h = |s: &str| {
-            let mut f = Fnv::default();
-            f.update(s.as_bytes());
-            f.finish()
-        };
-        assert_eq!(h(""), 0xcbf29ce484222325);
-        assert_eq!(h("a"), 0xaf63dc4c8601ec8c);
-        assert_eq!(h("foobar"), 0x85944171f73967e8);
-    }
-
-    #[test]
     fn key_round_trips_and_names_what_changed() {
         let k = Key {
             model: "ab".into(),
             device: "cpu x86_64 simd=avx2".into(),
             precision: "fp32".into(),
+            calibration: "none".into(),
             plan_version: 1,
         };
         assert_eq!(Key::parse(&k.to_text()), Some(k.clone()));

@@ -5,6 +5,7 @@ use edge_calib::Algorithm;
 use edge_engine::import::darknet::weights::WeightsSource;
 use edge_engine::plan::Precision;
 use edge_engine::Device;
+use edge_infer::calibration::Int8Options;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
@@ -76,6 +77,9 @@ pub struct RunArgs {
     /// Engine precision when building from --model
     #[arg(long, value_name = "fp32|fp16|int8")]
     pub precision: Option<String>,
+    /// With --precision int8: the calibration cache (made by `edge-infer calibrate`)
+    #[arg(long, value_name = "FILE")]
+    pub calib_cache: Option<PathBuf>,
     /// Where the engine runs: cpu or cuda[:N]
     #[arg(long)]
     pub device: Option<String>,
@@ -149,7 +153,7 @@ pub struct CalibrateArgs {
 }
 
 /// INT8 settings of `build` and of the commands that build in memory from --model.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct Int8Args {
     /// INT8: calibration cache, reused when it matches the graph, written when missing
     #[arg(long, value_name = "FILE")]
@@ -389,4 +393,18 @@ fn parse_size(s: &str) -> Result<(usize, usize), String> {
         }
     };
     Ok((dim(h)?, dim(w)?))
+}
+
+impl Int8Args {
+    pub fn options(&self, threads: usize) -> Int8Options {
+        Int8Options {
+            cache: self.calib_cache.clone(),
+            images: self.calib_images.clone(),
+            count: self.calib_count,
+            algorithm: self.calib_algorithm.clone(),
+            recalibrate: self.recalibrate,
+            exclude: self.int8_exclude.clone(),
+            threads,
+        }
+    }
 }

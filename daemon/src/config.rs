@@ -18,6 +18,8 @@ pub struct Config {
     /// Class names, one per line.
     pub names: Option<PathBuf>,
     pub precision: String,
+    /// INT8 scales for a `model` built with precision int8.
+    pub calib_cache: Option<PathBuf>,
     pub device: String,
     pub cache_dir: PathBuf,
     /// CPU worker threads (0: one per core).
@@ -81,6 +83,7 @@ impl Default for Config {
             weights: None,
             names: None,
             precision: "fp32".into(),
+            calib_cache: None,
             device: "cpu".into(),
             cache_dir: default_cache_dir(),
             threads: 0,
@@ -279,6 +282,11 @@ impl Config {
             "precision",
             ["fp32", "fp16", "int8"].contains(&self.precision.as_str()),
             "must be fp32, fp16 or int8",
+        )?;
+        range(
+            "calib_cache",
+            self.precision != "int8" || self.engine.is_some() || self.calib_cache.is_some(),
+            "needed to build an int8 engine (make one with `edge-infer calibrate`)",
         )?;
         range(
             "device",

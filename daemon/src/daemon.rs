@@ -129,8 +129,14 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<(), Exit> {
         (None, None) => ModelSource::Builtin,
     };
     let started = Instant::now();
-    let engine = model_source::open(&source, precision, device, &config.cache_dir)
-        .map_err(|e| exit(engine_exit(&e), e.to_string()))?;
+    let engine = model_source::open(
+        &source,
+        precision,
+        device,
+        &config.cache_dir,
+        config.calib_cache.as_deref(),
+    )
+    .map_err(|e| exit(engine_exit(&e), e.to_string()))?;
     let meta = engine.meta().clone();
     log::info!(
         "engine {} ({}x{}, {} classes, {}) ready in {:.1} s",

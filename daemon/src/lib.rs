@@ -2,6 +2,7 @@
 
 pub mod annotate;
 pub mod cache;
+pub mod calibration;
 pub mod capture;
 pub mod clock;
 pub mod config;

@@ -39,7 +39,13 @@ pub fn open(
     precision: Precision,
     device: Device,
     cache_dir: &Path,
+    calib_cache: Option<&Path>,
 ) -> Result<Engine> {
+    let target = cache::Target {
+        precision,
+        device,
+        calib_cache,
+    };
     match source {
         ModelSource::Engine(path) => Engine::load(path),
         ModelSource::Darknet {
@@ -68,7 +74,7 @@ pub fn open(
                 .file_stem()
                 .map_or("model".into(), |s| s.to_string_lossy().into_owned());
             let file = cfg.display().to_string();
-            let cached = cache::engine(cache_dir, &stem, hash.finish(), precision, device, || {
+            let cached = cache::engine(cache_dir, &stem, hash.finish(), &target, || {
                 let model = darknet::parse_cfg(&file, &stem, &text, None)?;
                 let params = darknet::weights::params_for(&model, weights)?;
                 let mut graph = model.with_params(&params)?;
@@ -84,25 +90,15 @@ pub fn open(
             hash.update(BUILTIN_CFG.as_bytes());
             hash.update(BUILTIN_WEIGHTS);
             hash.update(BUILTIN_NAMES.as_bytes());
-            let cached = cache::engine(
-                cache_dir,
-                BUILTIN_NAME,
-                hash.finish(),
-                precision,
-                device,
-                || {
-                    let model =
-                        darknet::parse_cfg("<built-in shapes.cfg>", "shapes", BUILTIN_CFG, None)?;
-                    let params = darknet::weights::parse(
-                        &model,
-                        "<built-in shapes.weights>",
-                        BUILTIN_WEIGHTS,
-                    )?;
-                    let mut graph = model.with_params(&params)?;
-                    set_names(&mut graph, names_from(BUILTIN_NAMES), None)?;
-                    Ok(graph)
-                },
-            )?;
+            let cached = cache::engine(cache_dir, BUILTIN_NAME, hash.finish(), &target, || {
+                let model =
+                    darknet::parse_cfg("<built-in shapes.cfg>", "shapes", BUILTIN_CFG, None)?;
+                let params =
+                    darknet::weights::parse(&model, "<built-in shapes.weights>", BUILTIN_WEIGHTS)?;
+                let mut graph = model.with_params(&params)?;
+                set_names(&mut graph, names_from(BUILTIN_NAMES), None)?;
+                Ok(graph)
+            })?;
             Ok(cached.engine)
         }
     }

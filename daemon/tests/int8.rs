@@ -140,6 +140,48 @@ fn the_cache_is_made_once_reused_and_refused_for_another_graph() {
     assert!(inspect.contains("precision  int8:"), "{inspect}");
     assert!(inspect.contains("int8 s="), "{inspect}");
 
+    // The daemon builds (and caches) the INT8 engine from the model and that cache.
+    let daemon = |extra: &[&str]| {
+        let mut cmd = model.clone();
+        cmd.extend(
+            [
+                "--camera",
+                "synthetic:scenes:999997",
+                "--width",
+                "320",
+                "--height",
+                "320",
+                "--fps",
+                "0",
+                "--frames",
+                "3",
+                "--print",
+                "--precision",
+                "int8",
+                "--socket",
+                p(&dir.join("s.sock")),
+                "--cache-dir",
+                p(&dir.join("engines")),
+            ]
+            .map(String::from),
+        );
+        cmd.extend(extra.iter().map(|s| s.to_string()));
+        run(&args(&cmd))
+    };
+    let served = ok(&daemon(&["--calib-cache", p(&cache)]));
+    assert_eq!(
+        served
+            .lines()
+            .filter(|l| l.starts_with("{\"sequence\""))
+            .count(),
+        3,
+        "{served}"
+    );
+    let unconfigured = daemon(&[]);
+    assert_eq!(unconfigured.status.code(), Some(78));
+    let msg = String::from_utf8_lossy(&unconfigured.stderr);
+    assert!(msg.contains("calib_cache"), "{msg}");
+
     // Another graph (other weights, same names and shapes): refused, then --recalibrate.
     let other = vec![
         "--model".to_string(),

@@ -7,6 +7,7 @@ pub mod atomic_file;
 pub mod backend;
 pub mod builder;
 pub mod error;
+pub mod fnv;
 pub mod graph;
 pub mod import;
 pub mod memory;

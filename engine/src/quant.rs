@@ -10,6 +10,7 @@
 //!   from one is `q * s`. The CPU keeps int8 buffers as those dequantized floats, which equal
 //!   the GPU's reads exactly.
 
+use crate::fnv::Fnv;
 use crate::graph::{Graph, Op, Storage};
 
 pub const QMAX: f32 = 127.0;
@@ -188,36 +189,6 @@ impl Quantization {
     }
 }
 
-/// FNV-1a, 64 bit: a stable hash with no dependency (not for security: a cache is trusted
-/// input; this only tells one graph from another).
-#[derive(Clone, Copy)]
-pub struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    pub fn bytes(&mut self, b: &[u8]) {
-        for &x in b {
-            self.0 ^= u64::from(x);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    pub fn u64(&mut self, v: u64) {
-        self.bytes(&v.to_le_bytes());
-    }
-    pub fn str(&mut self, s: &str) {
-        self.u64(s.len() as u64);
-        self.bytes(s.as_bytes());
-    }
-    pub fn finish(self) -> u64 {
-        self.0
-    }
-}
-
 /// What a calibration cache is valid for: tensor names, shapes and storage, the ops and
 /// weights that compute them, and the preprocessing that makes the input. Scales from other
 /// weights would be wrong without any name changing, so the weights count too (TensorRT's
@@ -247,7 +218,7 @@ pub fn graph_hash(graph: &Graph) -> u64 {
     let floats = |h: &mut Fnv, v: &[f32]| {
         h.u64(v.len() as u64);
         for x in v {
-            h.bytes(&x.to_bits().to_le_bytes());
+            h.update(&x.to_bits().to_le_bytes());
         }
     };
     for n in &graph.nodes {

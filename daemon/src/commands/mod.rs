@@ -58,7 +58,11 @@ pub fn build_plan(
     };
     let graph = builder.optimize(graph)?;
     if precision == Precision::Int8 {
-        builder.int8 = Some(calibrate::int8_settings(device, threads, int8, &graph)?);
+        builder.int8 = Some(edge_infer::calibration::int8_settings(
+            device,
+            &int8.options(threads),
+            &graph,
+        )?);
     }
     builder.build_optimized(graph, &mut |step| {
         if show {

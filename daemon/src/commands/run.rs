@@ -38,6 +38,9 @@ pub fn run(a: &RunArgs) -> Result<(), Exit> {
         c.socket.path = a.socket.clone();
     }
     set(&mut c.precision, &a.precision);
+    if a.calib_cache.is_some() {
+        c.calib_cache = a.calib_cache.clone();
+    }
     set(&mut c.device, &a.device);
     c.threads = a.threads.unwrap_or(c.threads);
     if let Some(d) = &a.cache_dir {
