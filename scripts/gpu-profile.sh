@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Where YOLOv3-416 FP16 spends its GPU time, ours next to PyTorch's CUDA graph, same cfg and
+# weights: our kernels through Nsight Compute (durations only; clocks and caches left alone),
+# PyTorch's through torch.profiler (tools/reference/torch_kernels.py). On the GPU host:
+#   scripts/gpu-profile.sh [BIN]        BIN: an edge-infer binary (default .gpu/edge-infer)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-.gpu/edge-infer}
+out=${OUT:-/tmp/edge-prof}
+mkdir -p "$out"
+$bin weights --model models/yolov3.cfg --seed 3 -o "$out/yolov3.weights" >/dev/null
+$bin build --model models/yolov3.cfg --weights "$out/yolov3.weights" --device cuda --precision fp16 \
+  -o "$out/y16.engine" >/dev/null
+$bin bench --engine "$out/y16.engine" --iterations 300 --warmup 30 | tail -3
+ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+if [ -n "$ncu" ]; then
+  # One network pass is the first graph launch of `bench --iterations 1 --warmup 0`.
+  timeout 300 "$ncu" --clock-control none --cache-control none --metrics gpu__time_duration.sum \
+    --csv --print-units base $bin bench --engine "$out/y16.engine" --iterations 1 --warmup 0 \
+    > "$out/ours-ncu.csv" 2> "$out/ours-ncu.err"
+  python3 - "$out/ours-ncu.csv" <<'PY'
+import csv, sys, collections
+rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
+head, rows = rows[0], rows[1:]
+ki, vi = head.index("Kernel Name"), head.index("Metric Value")
+ks = [(r[ki], float(r[vi]) / 1e3) for r in rows]  # ns -> us
+print(f"ours: {len(ks)} kernel launches profiled")
+# One frame's network: after the input conversion that starts the frame graph, up to its
+# YOLO decode (the network-only graph bench may replay first is skipped).
+start = next(i for i, (n, _) in enumerate(ks) if n.startswith("convert_f32"))
+first = []
+for n, t in ks[start + 1:]:
+    if n.startswith("yolo"):
+        break
+    first.append((n, t))
+by = collections.Counter()
+cnt = collections.Counter()
+for n, t in first:
+    by[n.split("(")[0]] += t
+    cnt[n.split("(")[0]] += 1
+for i, (n, t) in enumerate(first):
+    print(f"{i:4d} {t:8.2f} us  {n[:100]}")
+print(f"ours fp16: {len(first)} kernels in the network, kernel time {sum(t for _, t in first) / 1e3:.3f} ms")
+for n, t in by.most_common(12):
+    print(f"   {t:9.1f} us  {cnt[n]:3d}x  {n}")
+PY
+  tail -3 "$out/ours-ncu.err"
+else
+  echo "no ncu here"
+fi
+timeout 300 python3 tools/reference/torch_kernels.py --cfg models/yolov3.cfg --weights "$out/yolov3.weights" \
+  --json "$out/torch-kernels.json"
