@@ -23,7 +23,7 @@ import csv, sys, collections
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 head, rows = rows[0], rows[1:]
 ki, vi = head.index("Kernel Name"), head.index("Metric Value")
-ks = [(r[ki], float(r[vi]) / 1e3) for r in rows]  # ns -> us
+ks = [(r[ki], float(r[vi].replace(",", "")) / 1e3) for r in rows]  # ns -> us
 print(f"ours: {len(ks)} kernel launches profiled")
 # One frame's network: after the input conversion that starts the frame graph, up to its
 # YOLO decode (the network-only graph bench may replay first is skipped).
@@ -45,8 +45,16 @@ for n, t in by.most_common(12):
     print(f"   {t:9.1f} us  {cnt[n]:3d}x  {n}")
 PY
   tail -3 "$out/ours-ncu.err"
+  # Why the conv kernels take what they take: stall reasons, occupancy and throughput of the
+  # first conv launches (YOLOv3's 208x208 .. 52x52 layers) and their split-K reductions.
+  timeout 300 "$ncu" --clock-control none --cache-control none -k regex:conv_ --launch-count ${DETAIL:-14} \
+    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+    --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+    $bin bench --engine "$out/y16.engine" --iterations 1 --warmup 0 > "$out/ours-detail.txt" 2>&1
+  grep -E "conv_|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Shared Memory Config|Block Limit|Compute \(SM\) Throughput|Memory Throughput|Stall|Issue Slots|Executed Ipc A|Waves Per SM|Grid Size|Block Size|No Eligible|One or More" \
+    "$out/ours-detail.txt" | sed 's/  */ /g' | head -${DETAIL_LINES:-400}
 else
   echo "no ncu here"
 fi
-timeout 300 python3 tools/reference/torch_kernels.py --cfg models/yolov3.cfg --weights "$out/yolov3.weights" \
+[ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tools/reference/torch_kernels.py --cfg models/yolov3.cfg --weights "$out/yolov3.weights" \
   --json "$out/torch-kernels.json"
