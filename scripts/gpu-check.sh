@@ -4,9 +4,11 @@
 #   scripts/gpu-check.sh prepare     here (any Linux x86_64 with Rust): builds the binary and the
 #                                    GPU test executables into .gpu/ (git-ignored)
 #   scripts/gpu-check.sh run [quick] on the GPU host, from the repo root with .gpu/ beside it:
-#                                    runs the GPU tests, the kernel compile check and the
-#                                    benchmarks, and prints a summary table last. `quick` skips
-#                                    the PyTorch comparison and the long accuracy runs.
+#                                    runs the GPU tests (FP32, FP16 and INT8 against the CPU),
+#                                    the kernel compile check, INT8 calibration on the GPU, the
+#                                    benchmarks (FP32, FP16, INT8) and prints a summary table
+#                                    last. `quick` skips the PyTorch comparison and the long
+#                                    accuracy runs.
 #
 # Outputs go to $OUT (default .gpu/out): logs, bench JSON, summary.md.
 set -uo pipefail
@@ -53,13 +55,22 @@ for t in .gpu/tests/*; do
   [ $r = pass ] || grep -B2 -A12 "panicked" "$OUT/test-$name.log" | head -60
   row "test $name | $r | $(grep -c '^test .* ok$' "$OUT/test-$name.log") ok, $(grep -c 'skipped' "$OUT/test-$name.log") skipped"
 done
-grep -h "relative error" "$OUT"/test-cuda.log > "$OUT/numerics.txt" || true
+grep -h "relative error\|int8 values differ\|int8 convs on tensor cores" "$OUT"/test-cuda.log > "$OUT/numerics.txt" || true
 
 echo "== NVRTC is not loaded when running a plan"
 $bin build --model models/yolov3-tiny.cfg --weights random:3 --device cuda --precision fp16 -o "$OUT/tiny16.engine" | tee "$OUT/build-tiny.txt"
 LD_DEBUG=files $bin bench --engine "$OUT/tiny16.engine" --iterations 10 > "$OUT/ld-debug.txt" 2>&1
 n=$(grep -c 'file=libnvrtc' "$OUT/ld-debug.txt")
 row "libnvrtc opened while loading + running a plan | $n times | (LD_DEBUG=files)"
+
+echo "== INT8 calibration of the demo model on the GPU (500 synthetic scenes, entropy)"
+demo=(--model models/shapes/shapes.cfg --weights models/shapes/shapes.weights --names models/shapes/shapes.names)
+s=$(date +%s%N)
+$bin calibrate "${demo[@]}" --images synthetic:scenes:7 --count 500 --algorithm entropy \
+  --cache "$OUT/shapes-entropy.calib" --device cuda > "$OUT/calibrate-shapes.txt" 2>&1 || status=1
+ct=$(( ($(date +%s%N) - s) / 1000000 ))
+cat "$OUT/calibrate-shapes.txt"
+row "calibrate demo 500 scenes entropy, cuda | $(awk "BEGIN{printf \"%.1f s\", $ct / 1000}") | $(tail -1 "$OUT/calibrate-shapes.txt" | cut -c1-80)"
 
 echo "== builds and benchmarks"
 for model in yolov3 yolov3-tiny; do
@@ -70,10 +81,17 @@ for model in yolov3 yolov3-tiny shapes; do
     shapes) src=(--model models/shapes/shapes.cfg --weights models/shapes/shapes.weights) ;;
     *) src=(--model models/$model.cfg --weights "$OUT/$model.weights") ;;
   esac
-  for p in fp32 fp16; do
+  for p in fp32 fp16 int8; do
     e="$OUT/$model-$p.engine"
+    # INT8: the demo model uses the cache calibrated above; the random-weight models one
+    # calibrated by `build` itself on 32 synthetic scenes (speed does not depend on the scales).
+    int8=()
+    case $model-$p in
+      shapes-int8) int8=(--calib-cache "$OUT/shapes-entropy.calib") ;;
+      *-int8) int8=(--calib-cache "$OUT/$model.calib" --calib-images synthetic:scenes:7 --calib-count 32) ;;
+    esac
     s=$(date +%s%N)
-    $bin build "${src[@]}" --device cuda --precision $p -o "$e" > "$OUT/build-$model-$p.txt" 2>&1 || status=1
+    $bin build "${src[@]}" --device cuda --precision $p ${int8[@]+"${int8[@]}"} -o "$e" > "$OUT/build-$model-$p.txt" 2>&1 || status=1
     bt=$(( ($(date +%s%N) - s) / 1000000 ))
     $bin bench --engine "$e" --iterations 500 --warmup 50 --json > "$OUT/bench-$model-$p.json" 2>"$OUT/bench-$model-$p.err" || status=1
     python3 - "$OUT/bench-$model-$p.json" "$model" "$p" "$bt" >> "$summary" <<'PY'
@@ -86,16 +104,30 @@ except Exception as e:
 PY
   done
 done
-$bin bench --engine "$OUT/yolov3-fp16.engine" --iterations 50 --profile > "$OUT/profile-yolov3-fp16.txt" 2>&1
-$bin inspect "$OUT/yolov3-fp16.engine" > "$OUT/inspect-yolov3-fp16.txt" 2>&1
+python3 - "$OUT/bench-yolov3-fp16.json" "$OUT/bench-yolov3-int8.json" >> "$summary" <<'PY'
+import json, sys
+try:
+    f, i = (json.load(open(p)) for p in sys.argv[1:3])
+    r = i["network_median_ms"] / f["network_median_ms"]
+    print(f"| yolov3-416 int8 / fp16 network median | {r:.2f}x | {'meets' if r <= 0.6 else 'MISSES'} the 0.6x target |")
+except Exception as e:
+    print(f"| yolov3-416 int8 / fp16 | failed: {e} |")
+PY
+for p in fp16 int8; do
+  $bin bench --engine "$OUT/yolov3-$p.engine" --iterations 50 --profile > "$OUT/profile-yolov3-$p.txt" 2>&1
+  $bin inspect "$OUT/yolov3-$p.engine" > "$OUT/inspect-yolov3-$p.txt" 2>&1
+done
 
 if [ "$quick" != quick ]; then
-  echo "== demo model accuracy: FP32 and FP16 on the GPU vs the CPU (500 held-out scenes)"
+  echo "== demo model accuracy: FP32, FP16 and INT8 on the GPU vs the CPU (500 held-out scenes)"
   $bin dataset synth --out "$OUT/held" --count 500 --seed 999999 --size 320x320 > /dev/null
-  for d in "cpu fp32" "cuda fp32" "cuda fp16"; do
+  # INT8 with the entropy cache calibrated on the GPU above, on the CPU (the reference
+  # arithmetic) and on the GPU.
+  for d in "cpu fp32" "cuda fp32" "cuda fp16" "cpu int8" "cuda int8"; do
     set -- $d
-    $bin eval --model models/shapes/shapes.cfg --weights models/shapes/shapes.weights \
-      --names models/shapes/shapes.names --dataset "$OUT/held" --device $1 --precision $2 --json \
+    int8=()
+    [ "$2" = int8 ] && int8=(--calib-cache "$OUT/shapes-entropy.calib")
+    $bin eval "${demo[@]}" --dataset "$OUT/held" --device $1 --precision $2 ${int8[@]+"${int8[@]}"} --json \
       > "$OUT/eval-$1-$2.json" 2> "$OUT/eval-$1-$2.err"
     python3 - "$OUT/eval-$1-$2.json" "$1 $2" >> "$summary" <<'PY'
 import json, sys
@@ -126,7 +158,10 @@ except Exception as e:
 PY
   done
 fi
-grep -E "^ +[0-9]+ " "$OUT/profile-yolov3-fp16.txt" | sort -k5 -g -r | head -25; tail -1 "$OUT/profile-yolov3-fp16.txt"
+for p in fp16 int8; do
+  echo "== profile yolov3-416 $p (slowest layers)"
+  grep -E "^ +[0-9]+ " "$OUT/profile-yolov3-$p.txt" | sort -k5 -g -r | head -25; tail -1 "$OUT/profile-yolov3-$p.txt"
+done
 
 echo
 echo "== summary"

@@ -3,6 +3,7 @@
 // PTX conversions on 16-bit integers, so a JetPack's or a pip wheel's NVRTC alone builds them.
 
 typedef unsigned short half_t;
+typedef signed char s8_t;
 typedef unsigned int u32;
 typedef long long i64;
 
@@ -23,6 +24,33 @@ __device__ __forceinline__ float ldf(const half_t* p) { return h2f(*p); }
 __device__ __forceinline__ void stf(float* p, float v) { *p = v; }
 __device__ __forceinline__ void stf(half_t* p, float v) { *p = f2h(v); }
 
+// INT8 storage, the rules of engine/src/quant.rs, which the CPU backend reproduces bit for bit:
+// a read is q * scale, a store clamp(round_half_even(v * inv_scale), -127, 127). Products and
+// sums that must round like the CPU's use the _rn intrinsics: NVRTC would otherwise contract
+// a * b + c into one fused multiply-add, which Rust never does.
+__device__ __forceinline__ float dequantize(s8_t q, float scale) { return __fmul_rn((float)q, scale); }
+__device__ __forceinline__ s8_t quantize(float v, float inv_scale) {
+    int q;
+    // Round half to even; NaN becomes 0 and infinities saturate, as Rust's `as i8` does.
+    asm("cvt.rni.s32.f32 %0, %1;" : "=r"(q) : "f"(__fmul_rn(v, inv_scale)));
+    return (s8_t)max(-127, min(127, q));
+}
+
+// An activation whose type is known at run time: int8 with `scale` (non-zero), or the plan's
+// float type T (scale 0). Stores take the reciprocal of the scale.
+template <typename T>
+__device__ __forceinline__ float ldx(const void* p, i64 i, float scale) {
+    return scale != 0.0f ? dequantize(((const s8_t*)p)[i], scale) : ldf((const T*)p + i);
+}
+template <typename T>
+__device__ __forceinline__ void stx(void* p, i64 i, float v, float inv_scale) {
+    if (inv_scale != 0.0f) {
+        ((s8_t*)p)[i] = quantize(v, inv_scale);
+    } else {
+        stf((T*)p + i, v);
+    }
+}
+
 // The order of edge_engine::graph::Activation.
 enum { ACT_LINEAR = 0, ACT_LEAKY = 1, ACT_RELU = 2, ACT_LOGISTIC = 3, ACT_MISH = 4, ACT_SWISH = 5 };
 
@@ -41,14 +69,18 @@ __device__ __forceinline__ float activate(float x, int act) {
 
 // One convolution launch; mirrored by `ConvParams` in engine/src/backend/cuda/launch.rs.
 // Tensors are NHWC with a pixel stride (a concat slice is a window of a wider tensor).
-// Weights are [filters][kh][kw][cin / groups]; K = kh * kw * cin / groups.
+// Weights are [filters][kh][kw][cin / groups]; K = kh * kw * cin / groups. An INT8 conv reads
+// int8 inputs and weights; its output and residual may be int8 or the plan's float type.
 struct ConvParams {
     const void* x;
     const void* w;
     const float* bias;
+    const float* wmul;  // INT8 convs: s_x * s_w[n], the int32 sum's scale per filter; else null
     const void* res;    // residual added after `act`, or null
     void* y;
-    float* partial;     // split-K partial sums [splits][M][cout], or null
+    void* partial;      // split-K partial sums [splits][M][cout] (float; int32 for INT8), or null
+    float res_scale;    // an int8 residual's scale; 0: the float type
+    float y_inv;        // an int8 output's 1 / scale; 0: the float type
     int in_h, in_w, cin, in_stride;
     int out_h, out_w, cout, out_stride, res_stride;
     int kh, kw, stride, pad;
@@ -58,12 +90,19 @@ struct ConvParams {
     int vec8;           // output and residual strides and offsets are multiples of 8
 };
 
-// act(acc + bias), then post_act(. + residual): the CPU backend's conv epilogue.
+// The CPU backend's conv epilogue: act(acc * wmul + bias) (INT8: `acc` is the exact int32 sum
+// converted to float; float convs have no wmul), then post_act(. + residual), then the store.
+__device__ __forceinline__ float conv_act(const ConvParams& p, int n, float acc) {
+    const float v = p.wmul ? __fmul_rn(acc, p.wmul[n]) : acc;
+    return activate(__fadd_rn(v, p.bias[n]), p.act);
+}
+__device__ __forceinline__ float conv_residual(const ConvParams& p, float v, float r) {
+    return activate(__fadd_rn(v, r), p.post_act);
+}
+
 template <typename T>
 __device__ __forceinline__ void conv_store(const ConvParams& p, int m, int n, float acc) {
-    float v = activate(acc + p.bias[n], p.act);
-    if (p.res) {
-        v = activate(v + ldf((const T*)p.res + (i64)m * p.res_stride + n), p.post_act);
-    }
-    stf((T*)p.y + (i64)m * p.out_stride + n, v);
+    float v = conv_act(p, n, acc);
+    if (p.res) v = conv_residual(p, v, ldx<T>(p.res, (i64)m * p.res_stride + n, p.res_scale));
+    stx<T>(p.y, (i64)m * p.out_stride + n, v, p.y_inv);
 }

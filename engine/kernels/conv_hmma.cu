@@ -1,10 +1,20 @@
-// Implicit-GEMM convolution on the tensor cores: FP16 inputs and weights, FP32 accumulation
-// (mma.sync m16n8k16, sm_80 and later). Needs groups = 1 and cin, pixel strides and slice
-// offsets that are multiples of 8, so each 16-byte piece of a patch row is one tap's
-// contiguous channels (the builder checks). A and B tiles stream into shared memory through
-// a STAGES-deep cp.async pipeline (zero-filled outside the image and past K), XOR-swizzled so
-// the ldmatrix reads that feed the MMAs hit 8 distinct bank groups.
-// Split-K (grid z > 1) writes FP32 partial sums; conv_splitk_reduce applies the epilogue.
+// Implicit-GEMM convolution on the tensor cores, for two element types T:
+// - half_t: FP16 inputs and weights, FP32 accumulators (mma.sync m16n8k16, sm_80+);
+// - s8_t: INT8 inputs and weights, int32 accumulators (mma.sync m16n8k32 on sm_80+; SM80 =
+//   false: the same tile as four m8n8k16 and synchronous loads, for sm_75..sm_79).
+// Needs groups = 1, and cin, pixel strides and slice offsets that are multiples of one 16-byte
+// chunk (8 halves or 16 int8), so each chunk of a patch row is one tap's contiguous channels
+// (the builder checks). A and B tiles (rows of BK elements: 64 or 128 bytes) stream into shared
+// memory through a STAGES-deep cp.async pipeline (zero-filled outside the image and past K),
+// XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8 distinct bank groups. The two
+// element types share every byte of that: the m16n8k16 f16 A/B fragments and the m16n8k32 s8
+// ones hold the same bytes of a tile row in the same registers (PTX ISA, "Matrix Fragments").
+// Split-K (grid z > 1) writes partial sums (FP32, or exact int32 for INT8);
+// conv_splitk_reduce_* applies the epilogue.
+
+template <typename T> struct MmaAcc;
+template <> struct MmaAcc<half_t> { typedef float type; };
+template <> struct MmaAcc<s8_t> { typedef int type; };
 
 __device__ __forceinline__ u32 smem_u32(const void* p) {
     u32 a;
@@ -12,13 +22,27 @@ __device__ __forceinline__ u32 smem_u32(const void* p) {
     return a;
 }
 
-// 16 bytes global -> shared; `bytes` = 0 writes zeros and reads nothing.
-__device__ __forceinline__ void cp_async16(u32 dst, const void* src, int bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
+// 16 bytes global -> shared; `bytes` = 0 writes zeros and reads nothing. ASYNC: cp.async
+// (sm_80+), completed by cp_async_wait; else a load and a store, complete on return.
+template <bool ASYNC>
+__device__ __forceinline__ void copy16(u32 dst, const void* src, int bytes) {
+    if constexpr (ASYNC) {
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
+    } else {
+        uint4 v = make_uint4(0, 0, 0, 0);
+        if (bytes) v = *(const uint4*)src;
+        asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(dst), "r"(v.x), "r"(v.y),
+                     "r"(v.z), "r"(v.w));
+    }
 }
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;"); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;" ::"n"(N)); }
+template <bool ASYNC>
+__device__ __forceinline__ void cp_async_commit() {
+    if constexpr (ASYNC) asm volatile("cp.async.commit_group;");
+}
+template <bool ASYNC, int N>
+__device__ __forceinline__ void cp_async_wait() {
+    if constexpr (ASYNC) asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
 
 __device__ __forceinline__ void ldmatrix_x4(u32* r, u32 addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
@@ -26,7 +50,10 @@ __device__ __forceinline__ void ldmatrix_x4(u32* r, u32 addr) {
                  : "r"(addr));
 }
 
-__device__ __forceinline__ void mma16816(float* c, const u32* a, const u32* b) {
+// One 16 x 8 output tile over 32 bytes of K: c += a * b.
+template <bool SM80>
+__device__ __forceinline__ void mma_tile(float* c, const u32* a, const u32* b) {
+    static_assert(SM80, "the FP16 kernel needs sm_80");
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};"
@@ -34,61 +61,112 @@ __device__ __forceinline__ void mma16816(float* c, const u32* a, const u32* b) {
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
-// Bias, activation, residual and the FP16 store of a BM x BN tile held in shared memory (row
-// stride `cs` floats), 8 channels per step; `p.vec8` says 16-byte accesses are aligned.
+__device__ __forceinline__ void mma8816(int* c, u32 a, u32 b) {
+    asm volatile("mma.sync.aligned.m8n8k16.row.col.s32.s8.s8.s32 {%0,%1}, {%2}, {%3}, {%0,%1};"
+                 : "+r"(c[0]), "+r"(c[1])
+                 : "r"(a), "r"(b));
+}
+
+template <bool SM80>
+__device__ __forceinline__ void mma_tile(int* c, const u32* a, const u32* b) {
+    if constexpr (SM80) {
+        asm volatile(
+            "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
+            "{%8,%9}, {%0,%1,%2,%3};"
+            : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+    } else {
+        // m8n8k16 fragments: A row g, bytes 4t..4t+3 of 16; B the same of column g; C row g,
+        // columns 2t, 2t+1. a[0] / a[1] are rows g / g + 8 of the first 16 bytes of K, a[2] /
+        // a[3] of the next 16, b[0] / b[1] the two halves of B: rows g take (a0, b0) + (a2, b1)
+        // into c[0..1], rows g + 8 (a1, b0) + (a3, b1) into c[2..3].
+        mma8816(c, a[0], b[0]);
+        mma8816(c, a[2], b[1]);
+        mma8816(c + 2, a[1], b[0]);
+        mma8816(c + 2, a[3], b[1]);
+    }
+}
+
+// 8 consecutive channels of an activation of run-time type (see ldx / stx) with 16-byte
+// (float type) or 8-byte (int8) accesses; `i` is a multiple of 8.
+__device__ __forceinline__ void load8(const void* p, i64 i, float scale, float* v) {
+    if (scale != 0.0f) {
+        const uint2 q = *(const uint2*)((const s8_t*)p + i);
+        for (int j = 0; j < 8; ++j) v[j] = dequantize((s8_t)((j < 4 ? q.x : q.y) >> (8 * (j & 3))), scale);
+    } else {
+        const uint4 h = *(const uint4*)((const half_t*)p + i);
+        const u32 w[4] = {h.x, h.y, h.z, h.w};
+        for (int j = 0; j < 8; ++j) v[j] = h2f((half_t)(w[j / 2] >> (16 * (j & 1))));
+    }
+}
+__device__ __forceinline__ void store8(void* p, i64 i, const float* v, float inv_scale) {
+    if (inv_scale != 0.0f) {
+        u32 q[2] = {0, 0};
+        for (int j = 0; j < 8; ++j) q[j / 4] |= (u32)(unsigned char)quantize(v[j], inv_scale) << (8 * (j & 3));
+        *(uint2*)((s8_t*)p + i) = make_uint2(q[0], q[1]);
+    } else {
+        u32 o[4];
+        for (int j = 0; j < 4; ++j) o[j] = (u32)f2h(v[2 * j]) | ((u32)f2h(v[2 * j + 1]) << 16);
+        *(uint4*)((half_t*)p + i) = make_uint4(o[0], o[1], o[2], o[3]);
+    }
+}
+
+// The epilogue of a BM x BN tile held in shared memory as floats (row stride `cs`), 8 channels
+// per step; `p.vec8` says 8-channel accesses of output and residual are aligned. The float
+// type of both kernels' plans is FP16.
 __device__ __noinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, int cs, int bm,
                                                 int bn, int m0, int n0, int M, int N) {
-    const half_t* res = (const half_t*)p.res;
-    half_t* y = (half_t*)p.y;
     for (int i = threadIdx.x; i < bm * bn / 8; i += blockDim.x) {
         const int r = i / (bn / 8), c = (i - r * (bn / 8)) * 8;
         const int m = m0 + r, n = n0 + c;
         if (m >= M || n >= N) continue;
         const float* src = ct + r * cs + c;
-        if (p.vec8 && n + 8 <= N) {
-            float v[8];
-            const float4 a = *(const float4*)src, b = *(const float4*)(src + 4);
-            v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
-            v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-            for (int j = 0; j < 8; ++j) v[j] = activate(v[j] + p.bias[n + j], p.act);
-            if (res) {
-                const uint4 rv = *(const uint4*)(res + (i64)m * p.res_stride + n);
-                const u32 rw[4] = {rv.x, rv.y, rv.z, rv.w};
-                for (int j = 0; j < 8; ++j)
-                    v[j] = activate(v[j] + h2f((half_t)(rw[j / 2] >> (16 * (j & 1)))), p.post_act);
-            }
-            u32 o[4];
-            for (int j = 0; j < 4; ++j) o[j] = (u32)f2h(v[2 * j]) | ((u32)f2h(v[2 * j + 1]) << 16);
-            *(uint4*)(y + (i64)m * p.out_stride + n) = make_uint4(o[0], o[1], o[2], o[3]);
-        } else {
+        if (!p.vec8 || n + 8 > N) {
             for (int j = 0; j < 8 && n + j < N; ++j) conv_store<half_t>(p, m, n + j, src[j]);
+            continue;
         }
+        float v[8];
+        const float4 a = *(const float4*)src, b = *(const float4*)(src + 4);
+        v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+        v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+        for (int j = 0; j < 8; ++j) v[j] = conv_act(p, n + j, v[j]);
+        if (p.res) {
+            float rv[8];
+            load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
+            for (int j = 0; j < 8; ++j) v[j] = conv_residual(p, v[j], rv[j]);
+        }
+        store8(p.y, (i64)m * p.out_stride + n, v, p.y_inv);
     }
 }
 
-// A tile row of BK halves is BK / 8 16-byte chunks. Chunk c of row r is stored at
-// c ^ ((r / 2) % 4) for BK = 32 (64-byte rows: rows r and r + 2 share banks) and at c ^ (r % 8)
-// for BK = 64, so the 8 rows one ldmatrix reads land in 8 different bank groups.
-template <int BK>
+// A tile row of RB bytes is RB / 16 chunks. Chunk c of row r is stored at c ^ ((r / 2) % 4)
+// for 64-byte rows (rows r and r + 2 share banks) and at c ^ (r % 8) for 128-byte rows, so the
+// 8 rows one ldmatrix reads land in 8 different bank groups. Returns a byte offset.
+template <int RB>
 __device__ __forceinline__ int swz(int r, int c) {
-    if (BK == 32) return r * 32 + ((c ^ ((r >> 1) & 3)) << 3);
-    return r * 64 + ((c ^ (r & 7)) << 3);
+    static_assert(RB == 64 || RB == 128, "64- or 128-byte tile rows");
+    if (RB == 64) return r * 64 + ((c ^ ((r >> 1) & 3)) << 4);
+    return r * 128 + ((c ^ (r & 7)) << 4);
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES>
-__device__ __forceinline__ void conv_hmma(const ConvParams& p) {
+template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES>
+__device__ __forceinline__ void conv_mma(const ConvParams& p) {
+    typedef typename MmaAcc<T>::type Acc;
     constexpr int NT = WM * WN * 32;
-    constexpr int CPR = BK / 8;  // 16-byte chunks per tile row
+    constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
+    constexpr int RB = BK * sizeof(T);   // bytes per tile row
+    constexpr int CPR = RB / 16;         // chunks per tile row
     constexpr int WTM = BM / WM, WTN = BN / WN;
     constexpr int MI = WTM / 16, NI = WTN / 8;
     constexpr int A_CH = BM * CPR / NT, B_CH = BN * CPR / NT;
     static_assert(A_CH * NT == BM * CPR && B_CH * NT == BN * CPR, "tile loads must divide evenly");
     static_assert(NI % 2 == 0, "B fragments load in pairs");
-    extern __shared__ __align__(128) half_t smem[];
-    half_t* As = smem;
-    half_t* Bs = smem + STAGES * BM * BK;
-    const half_t* x = (const half_t*)p.x;
-    const half_t* w = (const half_t*)p.w;
+    static_assert(SM80 || STAGES == 2, "synchronous loads double-buffer");
+    extern __shared__ __align__(128) unsigned char smem[];
+    unsigned char* As = smem;
+    unsigned char* Bs = smem + STAGES * BM * RB;
+    const T* x = (const T*)p.x;
+    const T* w = (const T*)p.w;
     const int M = p.out_h * p.out_w, N = p.cout, K = p.kh * p.kw * p.cin;
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     const int kbeg = blockIdx.z * p.k_per_split;
@@ -113,67 +191,68 @@ __device__ __forceinline__ void conv_hmma(const ConvParams& p) {
     // rows: one tap decomposition per stage serves every chunk it loads.
     const int my_cc = tid % CPR;
     auto load_stage = [&](int stage, int kt) {
-        const int k = kbeg + kt * BK + my_cc * 8;
-        half_t* as = As + stage * BM * BK;
-        half_t* bs = Bs + stage * BN * BK;
+        const int k = kbeg + kt * BK + my_cc * EPC;
+        unsigned char* as = As + stage * BM * RB;
+        unsigned char* bs = Bs + stage * BN * RB;
         const bool k_ok = k < kend;
         const int tap = k / p.cin, ci = k - tap * p.cin;
         const int ky = tap / p.kw, kx = tap - ky * p.kw;
 #pragma unroll
         for (int i = 0; i < A_CH; ++i) {
             const int r = (tid + i * NT) / CPR;
-            const half_t* src = x;
+            const T* src = x;
             int bytes = 0;
             const int iy = a_iy[i] + ky, ix = a_ix[i] + kx;
             if (a_ok[i] && k_ok && iy >= 0 && iy < up_h && ix >= 0 && ix < up_w) {
                 src = x + ((i64)(iy / p.up) * p.in_w + ix / p.up) * p.in_stride + ci;
                 bytes = 16;
             }
-            cp_async16(smem_u32(as + swz<BK>(r, my_cc)), src, bytes);
+            copy16<SM80>(smem_u32(as + swz<RB>(r, my_cc)), src, bytes);
         }
 #pragma unroll
         for (int i = 0; i < B_CH; ++i) {
             const int r = (tid + i * NT) / CPR;
             const int n = n0 + r;
             const bool ok = n < N && k_ok;
-            cp_async16(smem_u32(bs + swz<BK>(r, my_cc)), ok ? w + (i64)n * K + k : w, ok ? 16 : 0);
+            copy16<SM80>(smem_u32(bs + swz<RB>(r, my_cc)), ok ? w + (i64)n * K + k : w, ok ? 16 : 0);
         }
     };
 
-    float acc[MI][NI][4];
+    Acc acc[MI][NI][4];
 #pragma unroll
     for (int i = 0; i < MI; ++i)
 #pragma unroll
         for (int j = 0; j < NI; ++j)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0.0f;
+            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < KT) load_stage(s, s);
-        cp_async_commit();
+        cp_async_commit<SM80>();
     }
     for (int kt = 0; kt < KT; ++kt) {
-        cp_async_wait<STAGES - 2>();
+        cp_async_wait<SM80, STAGES - 2>();
+        // Makes stage kt visible, and every warp is done with the stage loaded next.
         __syncthreads();
         const int next = kt + STAGES - 1;
         if (next < KT) load_stage(next % STAGES, next);
-        cp_async_commit();
-        const half_t* as = As + (kt % STAGES) * BM * BK;
-        const half_t* bs = Bs + (kt % STAGES) * BN * BK;
+        cp_async_commit<SM80>();
+        const unsigned char* as = As + (kt % STAGES) * BM * RB;
+        const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
 #pragma unroll
-        for (int ks = 0; ks < BK / 16; ++ks) {
+        for (int ks = 0; ks < RB / 32; ++ks) {
             u32 a[MI][4], b[NI][2];
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi) {
                 const int r = wm * WTM + mi * 16 + (lane & 15);
-                ldmatrix_x4(a[mi], smem_u32(as + swz<BK>(r, ks * 2 + (lane >> 4))));
+                ldmatrix_x4(a[mi], smem_u32(as + swz<RB>(r, ks * 2 + (lane >> 4))));
             }
 #pragma unroll
             for (int ni = 0; ni < NI; ni += 2) {
                 const int r = wn * WTN + ni * 8 + (lane & 7) + ((lane >> 4) << 3);
                 u32 t[4];
-                ldmatrix_x4(t, smem_u32(bs + swz<BK>(r, ks * 2 + ((lane >> 3) & 1))));
+                ldmatrix_x4(t, smem_u32(bs + swz<RB>(r, ks * 2 + ((lane >> 3) & 1))));
                 b[ni][0] = t[0];
                 b[ni][1] = t[1];
                 b[ni + 1][0] = t[2];
@@ -182,13 +261,13 @@ __device__ __forceinline__ void conv_hmma(const ConvParams& p) {
 #pragma unroll
             for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
-                for (int ni = 0; ni < NI; ++ni) mma16816(acc[mi][ni], a[mi], b[ni]);
+                for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc[mi][ni], a[mi], b[ni]);
         }
     }
-    cp_async_wait<0>();
+    cp_async_wait<SM80, 0>();
 
     if (p.splits > 1) {
-        float* part = p.partial + (i64)blockIdx.z * M * N;
+        Acc* part = (Acc*)p.partial + (i64)blockIdx.z * M * N;
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi)
 #pragma unroll
@@ -203,8 +282,9 @@ __device__ __forceinline__ void conv_hmma(const ConvParams& p) {
             }
         return;
     }
-    // The accumulator tile goes through shared memory (rows padded by 4 floats: the float2
-    // writes of a warp hit 32 different banks), so the epilogue runs once per 8 channels with
+    // The accumulator tile goes through shared memory as floats (int32 sums convert exactly as
+    // the CPU's `as f32` does: round to nearest even), rows padded by 4 floats so the float2
+    // writes of a warp hit 32 different banks; the epilogue then runs once per 8 channels with
     // 16-byte loads and stores, in a loop small enough not to be unrolled per fragment.
     constexpr int CS = BN + 4;
     __syncthreads();
@@ -217,41 +297,63 @@ __device__ __forceinline__ void conv_hmma(const ConvParams& p) {
 #pragma unroll
             for (int ni = 0; ni < NI; ++ni) {
                 const int c = wn * WTN + ni * 8 + (lane & 3) * 2;
-                *(float2*)(ct + r * CS + c) = make_float2(acc[mi][ni][h * 2], acc[mi][ni][h * 2 + 1]);
+                *(float2*)(ct + r * CS + c) =
+                    make_float2((float)acc[mi][ni][h * 2], (float)acc[mi][ni][h * 2 + 1]);
             }
         }
     __syncthreads();
     conv_epilogue_tile(p, ct, CS, BM, BN, m0, n0, M, N);
 }
 
-#define CONV_HMMA(BM, BN, BK, WM, WN, STAGES)                                              \
-    extern "C" __global__ void __launch_bounds__(WM * WN * 32)                          \
-        conv_hmma_##BM##x##BN##x##BK##_w##WM##x##WN##_s##STAGES(ConvParams p) {          \
-        conv_hmma<BM, BN, BK, WM, WN, STAGES>(p);                                        \
+// Names: conv_<hmma|imma|imma75>_<BM>x<BN>x<BK>_w<WM>x<WN>_s<STAGES>, BK in elements;
+// engine/src/backend/cuda/tactics.rs lists them.
+#define CONV_MMA(NAME, T, SM80, BM, BN, BK, WM, WN, STAGES)                                    \
+    extern "C" __global__ void __launch_bounds__(WM * WN * 32)                                \
+        conv_##NAME##_##BM##x##BN##x##BK##_w##WM##x##WN##_s##STAGES(ConvParams p) {            \
+        conv_mma<T, SM80, BM, BN, BK, WM, WN, STAGES>(p);                                      \
     }
 
-// engine/src/backend/cuda/tactics.rs lists them.
-CONV_HMMA(128, 128, 32, 2, 2, 3)
-CONV_HMMA(128, 128, 32, 2, 4, 3)
-CONV_HMMA(128, 64, 32, 2, 2, 3)
-CONV_HMMA(64, 128, 32, 2, 2, 3)
-CONV_HMMA(64, 64, 32, 2, 2, 4)
-CONV_HMMA(32, 64, 32, 1, 2, 4)
-CONV_HMMA(128, 128, 64, 2, 4, 3)
-CONV_HMMA(128, 64, 64, 2, 2, 4)
-CONV_HMMA(64, 128, 64, 2, 2, 4)
-CONV_HMMA(64, 64, 64, 2, 2, 4)
-CONV_HMMA(64, 64, 64, 2, 2, 3)
+// cp.async and the m16n8k16 f16 / m16n8k32 s8 shapes need sm_80: an sm_75 build leaves them out.
+#if __CUDA_ARCH__ >= 800
+CONV_MMA(hmma, half_t, true, 128, 128, 32, 2, 2, 3)
+CONV_MMA(hmma, half_t, true, 128, 128, 32, 2, 4, 3)
+CONV_MMA(hmma, half_t, true, 128, 64, 32, 2, 2, 3)
+CONV_MMA(hmma, half_t, true, 64, 128, 32, 2, 2, 3)
+CONV_MMA(hmma, half_t, true, 64, 64, 32, 2, 2, 4)
+CONV_MMA(hmma, half_t, true, 32, 64, 32, 1, 2, 4)
+CONV_MMA(hmma, half_t, true, 128, 128, 64, 2, 4, 3)
+CONV_MMA(hmma, half_t, true, 128, 64, 64, 2, 2, 4)
+CONV_MMA(hmma, half_t, true, 64, 128, 64, 2, 2, 4)
+CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 4)
+CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 3)
+
+CONV_MMA(imma, s8_t, true, 128, 128, 64, 2, 4, 3)
+CONV_MMA(imma, s8_t, true, 128, 64, 64, 2, 2, 3)
+CONV_MMA(imma, s8_t, true, 64, 64, 64, 2, 2, 4)
+CONV_MMA(imma, s8_t, true, 32, 64, 64, 1, 2, 4)
+CONV_MMA(imma, s8_t, true, 128, 128, 128, 2, 4, 3)
+CONV_MMA(imma, s8_t, true, 128, 64, 128, 2, 2, 4)
+CONV_MMA(imma, s8_t, true, 64, 128, 128, 2, 2, 4)
+CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 4)
+#endif
+// Turing's INT8 tensor cores (m8n8k16 and ldmatrix need sm_75; built for every later
+// architecture too, so a newer GPU can run them in tests). Tiles whose FP32 epilogue tile fits
+// Turing's 64 KiB of shared memory. Older GPUs (Pascal, Xavier's sm_72) run INT8 on dp4a.
+#if __CUDA_ARCH__ >= 750
+CONV_MMA(imma75, s8_t, false, 128, 64, 64, 2, 2, 2)
+CONV_MMA(imma75, s8_t, false, 64, 64, 64, 2, 2, 2)
+#endif
 
 // Split-K: sums the partial products and applies the epilogue. One thread per output.
-template <typename T>
+template <typename Acc>
 __device__ __forceinline__ void splitk_reduce(const ConvParams& p) {
     const int M = p.out_h * p.out_w, N = p.cout;
     const i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (i64)M * N) return;
-    float s = 0.0f;
-    for (int z = 0; z < p.splits; ++z) s += p.partial[(i64)z * M * N + i];
-    conv_store<T>(p, (int)(i / N), (int)(i % N), s);
+    Acc s = 0;
+    for (int z = 0; z < p.splits; ++z) s += ((const Acc*)p.partial)[(i64)z * M * N + i];
+    conv_store<half_t>(p, (int)(i / N), (int)(i % N), (float)s);
 }
 
-extern "C" __global__ void conv_splitk_reduce_f16(ConvParams p) { splitk_reduce<half_t>(p); }
+extern "C" __global__ void conv_splitk_reduce_f16(ConvParams p) { splitk_reduce<float>(p); }
+extern "C" __global__ void conv_splitk_reduce_s8(ConvParams p) { splitk_reduce<int>(p); }

@@ -1,12 +1,14 @@
-//! Every kernel compiles with NVRTC for Jetson Orin (sm_87) and Hopper (sm_90). Needs NVRTC,
-//! not a GPU: CI points EDGE_INFER_NVRTC at the pip wheel's libnvrtc.so.12. Without any NVRTC
-//! the test says it skipped; with EDGE_INFER_NVRTC set, a missing library fails it.
+//! Every kernel compiles with NVRTC for Jetson Xavier (sm_72: INT8 on dp4a only), Turing (sm_75:
+//! INT8 tensor cores through m8n8k16, no cp.async), Jetson Orin (sm_87) and Hopper (sm_90). Needs NVRTC, not a GPU: CI points
+//! EDGE_INFER_NVRTC at the pip wheel's libnvrtc.so.12. Without any NVRTC the test says it
+//! skipped; with EDGE_INFER_NVRTC set, a missing library fails it.
 
+use edge_engine::backend::cuda::tactics::{self, Arith, ConvShape};
 use edge_engine::backend::cuda::{kernels, nvrtc};
 use std::io::Write;
 
 #[test]
-fn every_kernel_compiles_for_orin_and_hopper() {
+fn every_kernel_compiles_for_xavier_turing_orin_and_hopper() {
     let nvrtc = match nvrtc::Nvrtc::load(None) {
         Ok(n) => n,
         Err(e) if std::env::var_os(nvrtc::NVRTC_ENV).is_none() => {
@@ -16,14 +18,80 @@ fn every_kernel_compiles_for_orin_and_hopper() {
         Err(e) => panic!("{e}"),
     };
     let (major, minor) = nvrtc.version().unwrap();
-    for arch in ["sm_87", "sm_90"] {
+    for (arch, cc) in [
+        ("sm_72", (7, 2)),
+        ("sm_75", (7, 5)),
+        ("sm_87", (8, 7)),
+        ("sm_90", (9, 0)),
+    ] {
+        let started = std::time::Instant::now();
         let cubin = kernels::compile(&nvrtc, arch).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&cubin[..4], b"\x7fELF", "{arch}: not a cubin");
+        // Every conv kernel a tactic can pick on this architecture is in the cubin.
+        for arith in [Arith::F32, Arith::F16, Arith::S8] {
+            let shape = ConvShape {
+                m: 13 * 13,
+                n: 1024,
+                k: 9 * 512,
+                cin: 512,
+                groups: 1,
+                in_align: 16,
+                arith,
+            };
+            for t in tactics::candidates(&shape, cc) {
+                let symbol = t.kernel.symbol(arith);
+                assert!(
+                    cubin
+                        .windows(symbol.len() + 1)
+                        .any(|w| w[..symbol.len()] == *symbol.as_bytes() && w[symbol.len()] == 0),
+                    "{arch}: {} needs {symbol}, not in the cubin",
+                    t.name(arith)
+                );
+            }
+        }
         let _ = writeln!(
             std::io::stderr(),
-            "NVRTC {major}.{minor} ({}): {arch} cubin of {} KiB",
+            "NVRTC {major}.{minor} ({}): {arch} cubin of {} KiB in {:.1} s",
             nvrtc.path.display(),
-            cubin.len() / 1024
+            cubin.len() / 1024,
+            started.elapsed().as_secs_f64()
         );
     }
+}
+
+/// The `#[repr(C)]` mirrors in launch.rs and preprocess.rs have the sizes of the kernels'
+/// parameter structs (a field added on one side only would have the kernels read garbage, and
+/// only on a GPU). NVRTC checks them at compile time; it has no offsetof, so field order stays
+/// a matter of reading both.
+#[test]
+fn parameter_structs_match_the_kernels() {
+    use edge_engine::backend::cuda::launch::{
+        ConvParams, HeadParams, LayerParams, Strided, YoloArgs,
+    };
+    use edge_engine::backend::cuda::preprocess::{PreArgs, PreParams, Tap};
+    use std::mem::size_of;
+    let nvrtc = match nvrtc::Nvrtc::load(None) {
+        Ok(n) => n,
+        Err(e) if std::env::var_os(nvrtc::NVRTC_ENV).is_none() => {
+            let _ = writeln!(std::io::stderr(), "skipped: {e}");
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let asserts: String = [
+        ("ConvParams", size_of::<ConvParams>()),
+        ("Strided", size_of::<Strided>()),
+        ("LayerParams", size_of::<LayerParams>()),
+        ("HeadParams", size_of::<HeadParams>()),
+        ("YoloArgs", size_of::<YoloArgs>()),
+        ("Tap", size_of::<Tap>()),
+        ("PreParams", size_of::<PreParams>()),
+        ("PreArgs", size_of::<PreArgs>()),
+    ]
+    .iter()
+    .map(|(s, n)| format!("static_assert(sizeof({s}) == {n}, \"{s} is {n} bytes in Rust\");\n"))
+    .collect();
+    nvrtc
+        .compile_cubin(&format!("{}{asserts}", kernels::source()), "sm_75")
+        .unwrap_or_else(|e| panic!("a launch.rs struct differs from its .cu struct: {e}"));
 }

@@ -52,6 +52,14 @@ fn a_thousand_cuda_frames_allocate_nothing() {
             precision,
         ));
     }
+    // INT8: int8 buffers, INT8 and FP16 convs, requantizing layers, split-K workspace if tuned.
+    let g = edge_engine::Builder::default()
+        .optimize(graph("engine/tests/fixtures/allops.cfg", None, 1))
+        .unwrap();
+    let mut rng = edge_engine::rng::SplitMix64::new(5);
+    let calibration: Vec<f32> = (0..g.shape(g.input).len()).map(|_| rng.unit()).collect();
+    let scales = int8_scales(&g, &calibration);
+    thousand_frames(int8_engine(g, edge_engine::Device::Cuda(0), scales));
 }
 
 fn thousand_frames(engine: edge_engine::Engine) {

@@ -107,3 +107,55 @@ pub fn load_nchw(path: &Path) -> (Vec<usize>, Vec<f32>) {
     }
     (vec![h, w, c], out)
 }
+
+/// INT8 scales of an optimized graph from one CPU FP32 run on `input`: max |x| / 127 of every
+/// tensor calibration measures, by name (what a min-max calibration cache holds). The measured
+/// tensors are made outputs of the FP32 plan, as calibration does, so that no later layer
+/// reuses their memory before they are read.
+pub fn int8_scales(optimized: &Graph, input: &[f32]) -> std::collections::HashMap<String, f32> {
+    let measured = edge_engine::quant::Quantization::calibrated_tensors(optimized);
+    let mut g = optimized.clone();
+    g.outputs
+        .extend(measured.iter().filter(|t| !optimized.outputs.contains(t)));
+    let plan = Builder::default()
+        .build_optimized(g, &mut |_| {})
+        .expect("builds");
+    let fp32 = Engine::from_plan(plan).expect("loads");
+    let mut ctx = fp32.context(0).expect("context");
+    ctx.input_mut().copy_from_slice(input);
+    ctx.infer().expect("infer");
+    let mut buf = Vec::new();
+    measured
+        .into_iter()
+        .map(|t| {
+            ctx.read_tensor(t, &mut buf).expect("read");
+            let amax = buf.iter().fold(0f32, |m, v| m.max(v.abs()));
+            (
+                optimized.tensors[t].name.clone(),
+                amax.max(1e-6) / edge_engine::quant::QMAX,
+            )
+        })
+        .collect()
+}
+
+/// An INT8 plan of an optimized graph for `device`, with `scales` and the default exclusions
+/// (the output convs stay float), loaded.
+pub fn int8_engine(
+    optimized: Graph,
+    device: Device,
+    scales: std::collections::HashMap<String, f32>,
+) -> Engine {
+    let builder = Builder {
+        device,
+        precision: Precision::Int8,
+        int8: Some(edge_engine::builder::Int8Settings {
+            scales,
+            exclude: None,
+        }),
+        ..Builder::default()
+    };
+    let plan = builder
+        .build_optimized(optimized, &mut |_| {})
+        .expect("int8 builds");
+    Engine::from_plan(plan).expect("loads")
+}

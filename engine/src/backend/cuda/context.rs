@@ -86,7 +86,7 @@ impl CudaContext {
         let g = engine.graph();
         let mem = engine.memory();
         let arena = DeviceBuffer::zeroed(ctx, mem.arena_len * engine.element_size())?;
-        let workspace = DeviceBuffer::zeroed(ctx, engine.workspace_floats(None) * 4)?;
+        let workspace = DeviceBuffer::zeroed(ctx, engine.workspace_bytes(None))?;
         let input_len = engine.input_len();
         let input_host = HostBuffer::zeroed(ctx, input_len * 4)?;
         let input_dev = DeviceBuffer::zeroed(ctx, input_len * 4)?;
@@ -120,6 +120,7 @@ impl CudaContext {
                 x_stride: engine.input_channels() as i32,
                 y_stride: mem.placements[g.input].pixel_stride as i32,
             },
+            0.0,
         )? {
             launches.push(l);
         }
@@ -344,24 +345,27 @@ impl CudaContext {
         (&items[..found.min(CANDIDATE_CAPACITY)], found)
     }
 
-    /// Tensor `t` of the last `infer`, contiguous, into `out` (FP32 plans: what calibration
-    /// measures).
+    /// Tensor `t` of the last `infer` as contiguous f32 NHWC in `out`: what calibration
+    /// measures, and what tests compare. FP16 values are converted, int8 ones dequantized
+    /// (`q * s`, the CPU backend's values for them). Copies through the host; not for the
+    /// per-frame path.
     pub fn read_tensor(&mut self, t: usize, out: &mut Vec<f32>) -> Result<()> {
         let engine = Arc::clone(&self.engine);
-        if engine.element_size() != 4 {
-            return Err(Error::Unsupported(
-                "reading tensors back needs an fp32 CUDA engine".into(),
-            ));
-        }
         let shape = engine.graph().shape(t);
         let stride = engine.memory().placements[t].pixel_stride;
         let span = engine.memory().span(engine.graph(), t);
-        let mut raw = vec![0f32; span];
+        let scale = engine.scale(t);
+        let esize = if scale.is_some() {
+            1
+        } else {
+            engine.element_size()
+        };
+        let mut raw = vec![0u8; span * esize];
         self.stream
             .synchronize()
             .map_err(|e| driver_error("finishing the frame", e))?;
-        // SAFETY: `raw` holds the `span` floats the tensor covers in the arena, and the stream
-        // that wrote them has finished.
+        // SAFETY: `raw` holds the `span` elements the tensor covers in the arena, and the
+        // stream that wrote them has finished.
         unsafe {
             result::memcpy_dtoh_sync(
                 &mut raw,
@@ -370,8 +374,19 @@ impl CudaContext {
         }
         .map_err(|e| driver_error("reading a tensor", e))?;
         out.clear();
-        for p in raw.chunks(stride) {
-            out.extend_from_slice(&p[..shape.c]);
+        for p in raw.chunks(stride * esize) {
+            let p = &p[..shape.c * esize];
+            match (scale, esize) {
+                (Some(s), _) => out.extend(p.iter().map(|&q| f32::from(q as i8) * s)),
+                (None, 2) => out.extend(
+                    p.chunks_exact(2)
+                        .map(|h| half::f16::from_le_bytes([h[0], h[1]]).to_f32()),
+                ),
+                (None, _) => out.extend(
+                    p.chunks_exact(4)
+                        .map(|f| f32::from_le_bytes([f[0], f[1], f[2], f[3]])),
+                ),
+            }
         }
         Ok(())
     }
@@ -392,7 +407,8 @@ impl CudaContext {
                 x_stride: stride as i32,
                 y_stride: shape.c as i32,
             };
-            match engine.convert_launch(false, src, dev, layer)? {
+            let scale = engine.scale(h.tensor).unwrap_or(0.0);
+            match engine.convert_launch(false, src, dev, layer, scale)? {
                 Some(l) => l
                     .record(&self.stream)
                     .map_err(|e| driver_error("converting a head", e))?,

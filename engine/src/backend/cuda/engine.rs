@@ -1,6 +1,11 @@
 //! The CUDA engine: a plan loaded onto one GPU. Weights are uploaded once (repacked for the
-//! implicit GEMM, in the plan's precision); the network becomes a list of launches over a
+//! implicit GEMM, in the plan's precision: an INT8 plan's INT8 convs get int8 weights per
+//! output channel, its other convs FP16); the network becomes a list of launches over a
 //! context's arena, which the context records into a CUDA graph.
+//!
+//! An INT8 plan's float type is FP16 (arena elements of 2 bytes). Its int8 buffers keep their
+//! placements, one byte per element at `arena + 2 * offset`, with the same pixel stride in
+//! elements: they use half of their slot.
 
 use super::device::{DeviceBuffer, Gpu};
 use super::kernels::Module;
@@ -8,11 +13,12 @@ use super::launch::{
     Args, ConvParams, HeadParams, Launch, LayerParams, Strided, YoloArgs, BLOCK, MAX_ANCHORS,
 };
 use super::preprocess::PreArgs;
-use super::tactics::{self, ConvShape, ConvTactic, Family};
+use super::tactics::{self, Arith, ConvShape, ConvTactic, Family};
 use crate::error::{Error, Result};
 use crate::graph::{Conv, Graph, Op};
 use crate::memory::{self, MemoryPlan};
 use crate::plan::{Plan, PlanError, Precision};
+use crate::quant::{self, Quantization};
 use cudarc::driver::sys::CUfunction;
 
 /// 8 GiB of activations: far above any detector on a Jetson, refused before allocating.
@@ -22,6 +28,8 @@ enum NodeCode {
     Conv {
         weights: DeviceBuffer,
         bias: DeviceBuffer,
+        /// INT8 convs: `s_x * s_w[n]` per filter.
+        wmul: Option<DeviceBuffer>,
         tactic: ConvTactic,
     },
     ScaleShift {
@@ -42,20 +50,30 @@ pub struct CudaEngine {
     input_channels: usize,
     memory: MemoryPlan,
     precision: Precision,
+    quant: Option<Quantization>,
 }
 
 impl CudaEngine {
     /// Loads `plan` onto `gpu`. The caller has checked the fingerprint.
     pub fn new(plan: &Plan, gpu: Gpu) -> Result<CudaEngine> {
         let precision = plan.precision;
-        if precision == Precision::Int8 {
-            return Err(Error::Unsupported(
-                "this edge-infer runs CUDA plans in fp32 and fp16 only".into(),
-            ));
+        let quant = plan.quant.clone();
+        match &quant {
+            Some(q) => q.validate(&plan.graph).map_err(Error::Graph)?,
+            None if precision == Precision::Int8 => {
+                return Err(Error::Graph("an int8 plan without its quantization".into()))
+            }
+            None => {}
+        }
+        if quant.as_ref().is_some_and(|q| q.int8.contains(&true)) && gpu.info.cc < (6, 1) {
+            return Err(Error::Unsupported(format!(
+                "int8 convolutions need compute capability 6.1 or later (dp4a); {} is {}.{}",
+                gpu.info.name, gpu.info.cc.0, gpu.info.cc.1
+            )));
         }
         let mut graph = plan.graph.clone();
         let input_channels = graph.shape(graph.input).c;
-        if precision == Precision::Fp16 && gpu.info.cc.0 >= 8 {
+        if precision != Precision::Fp32 && gpu.info.cc.0 >= 8 {
             pad_input(&mut graph, 8);
         }
         let memory = memory::plan(&graph);
@@ -81,34 +99,52 @@ impl CudaEngine {
         for (i, node) in graph.nodes.iter().enumerate() {
             nodes.push(match &node.op {
                 Op::Conv(c) => {
+                    let arith = conv_arith(precision, quant.as_ref(), i);
                     let tactic = plan
                         .tactics
                         .iter()
                         .find(|t| t.node == i)
-                        .and_then(|t| ConvTactic::parse(&t.name, precision))
+                        .and_then(|t| ConvTactic::parse(&t.name, arith))
                         .ok_or_else(|| PlanError::Malformed {
                             offset: 0,
                             what: format!(
                                 "conv {} has no {} CUDA tactic this edge-infer knows",
                                 node.name,
-                                precision.name()
+                                arith.name()
                             ),
                         })?;
                     let cin = graph.shape(node.inputs[0]).c;
                     let packed = pack_weights(c, cin);
-                    let weights = match precision {
-                        Precision::Fp16 => {
+                    let (weights, wmul) = match arith {
+                        Arith::S8 => {
+                            // Validated: an INT8 conv's input is int8.
+                            let s_x = quant
+                                .as_ref()
+                                .and_then(|q| q.scale(&graph, node.inputs[0]))
+                                .ok_or_else(|| {
+                                    Error::Graph(format!("int8 conv {} reads floats", node.name))
+                                })?;
+                            let (q, s_w) =
+                                quant::quantize_weights(&packed, c.kernel * c.kernel * cin);
+                            let wmul = quant::output_multipliers(s_x, &s_w);
+                            (
+                                DeviceBuffer::from_slice(ctx, &q)?,
+                                Some(DeviceBuffer::from_slice(ctx, &wmul)?),
+                            )
+                        }
+                        Arith::F16 => {
                             let h: Vec<u16> = packed
                                 .iter()
                                 .map(|&v| half::f16::from_f32(v).to_bits())
                                 .collect();
-                            DeviceBuffer::from_slice(ctx, &h)?
+                            (DeviceBuffer::from_slice(ctx, &h)?, None)
                         }
-                        _ => DeviceBuffer::from_slice(ctx, &packed)?,
+                        Arith::F32 => (DeviceBuffer::from_slice(ctx, &packed)?, None),
                     };
                     NodeCode::Conv {
                         weights,
                         bias: DeviceBuffer::from_slice(ctx, &c.bias)?,
+                        wmul,
                         tactic,
                     }
                 }
@@ -130,6 +166,7 @@ impl CudaEngine {
             input_channels,
             memory,
             precision,
+            quant,
         })
     }
 
@@ -159,8 +196,28 @@ impl CudaEngine {
         &self.gpu
     }
 
+    /// Bytes of the plan's float type: the arena's element.
     pub fn element_size(&self) -> usize {
         element_size(self.precision)
+    }
+
+    /// The int8 scale of the buffer behind tensor `t`, if it is stored as int8.
+    pub fn scale(&self, t: usize) -> Option<f32> {
+        self.quant.as_ref().and_then(|q| q.scale(&self.graph, t))
+    }
+
+    /// Bytes of one element of tensor `t`.
+    fn tensor_element_size(&self, t: usize) -> usize {
+        if self.scale(t).is_some() {
+            1
+        } else {
+            self.element_size()
+        }
+    }
+
+    /// The arithmetic conv node `node` runs in.
+    pub fn arith(&self, node: usize) -> Arith {
+        conv_arith(self.precision, self.quant.as_ref(), node)
     }
 
     /// Device memory of the uploaded weights, biases and batch-norm factors.
@@ -168,7 +225,12 @@ impl CudaEngine {
         self.nodes
             .iter()
             .map(|n| match n {
-                NodeCode::Conv { weights, bias, .. } => weights.bytes() + bias.bytes(),
+                NodeCode::Conv {
+                    weights,
+                    bias,
+                    wmul,
+                    ..
+                } => weights.bytes() + bias.bytes() + wmul.as_ref().map_or(0, DeviceBuffer::bytes),
                 NodeCode::ScaleShift { mul, add } => mul.bytes() + add.bytes(),
                 NodeCode::Other => 0,
             })
@@ -182,13 +244,18 @@ impl CudaEngine {
         let x = self.graph.shape(n.inputs[0]);
         let y = self.graph.shape(n.output);
         let xp = self.memory.placements[n.inputs[0]];
+        let in_align = [16, 8, 4, 2]
+            .into_iter()
+            .find(|&a| xp.pixel_stride.is_multiple_of(a) && xp.offset.is_multiple_of(a))
+            .unwrap_or(1);
         Some(ConvShape {
             m: y.pixels(),
             n: c.filters,
             k: c.kernel * c.kernel * x.c / c.groups,
             cin: x.c,
             groups: c.groups,
-            aligned8: xp.pixel_stride.is_multiple_of(8) && xp.offset.is_multiple_of(8),
+            in_align,
+            arith: self.arith(node),
         })
     }
 
@@ -199,8 +266,9 @@ impl CudaEngine {
         }
     }
 
-    /// Floats of split-K workspace the plan's tactics need (or `tactic` for `node`, tuning).
-    pub fn workspace_floats(&self, tactic: Option<(usize, ConvTactic)>) -> usize {
+    /// Bytes of split-K workspace (FP32 or int32 partial sums) the plan's tactics need (or
+    /// `tactic` for `node`, tuning).
+    pub fn workspace_bytes(&self, tactic: Option<(usize, ConvTactic)>) -> usize {
         (0..self.nodes.len())
             .filter_map(|i| {
                 let t = match tactic {
@@ -209,7 +277,7 @@ impl CudaEngine {
                 };
                 let s = self.conv_shape(i)?;
                 Some(if t.splits > 1 {
-                    t.splits as usize * s.m * s.n
+                    t.splits as usize * s.m * s.n * 4
                 } else {
                     0
                 })
@@ -226,9 +294,13 @@ impl CudaEngine {
         tactics::dtype(self.precision)
     }
 
-    /// Device address of tensor `t` in an arena at `arena`.
+    /// Device address of tensor `t` in an arena at `arena`: its buffer's placement in arena
+    /// elements, then its channel window in its own elements (bytes, for int8).
     pub fn tensor_ptr(&self, arena: u64, t: usize) -> u64 {
-        arena + (self.memory.placements[t].offset * self.element_size()) as u64
+        let (base, channel) = self.graph.storage_of(t);
+        let offset = self.memory.placements[base].offset * self.element_size()
+            + channel * self.tensor_element_size(t);
+        arena + offset as u64
     }
 
     /// The launches of node `i` over `arena`, with `tactic` instead of the plan's for a conv.
@@ -245,7 +317,10 @@ impl CudaEngine {
         let mem = &self.memory;
         let place = |t: usize| mem.placements[t];
         let ptr = |t: usize| self.tensor_ptr(arena, t);
-        let esize = self.element_size() as u64;
+        // Run-time types for the kernels: an int8 operand's scale and an int8 output's
+        // reciprocal, 0 for the float type.
+        let x_scale = |t: usize| self.scale(t).unwrap_or(0.0);
+        let y_inv = |t: usize| self.scale(t).map_or(0.0, quant::inverse);
         let out_shape = g.shape(node.output);
         let os = place(node.output).pixel_stride as i32;
         let dt = self.dtype();
@@ -272,6 +347,8 @@ impl CudaEngine {
                     x: ptr(x),
                     y: ptr(node.output),
                     s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                    x_scale: x_scale(x),
+                    y_inv: y_inv(node.output),
                     ..q
                 },
             )
@@ -282,10 +359,12 @@ impl CudaEngine {
                 NodeCode::Conv {
                     weights,
                     bias,
+                    wmul,
                     tactic: planned,
                 },
             ) => {
                 let t = tactic.unwrap_or(*planned);
+                let arith = self.arith(i);
                 let x = g.shape(node.inputs[0]);
                 let by8 = |t: usize| {
                     place(t).offset.is_multiple_of(8) && place(t).pixel_stride.is_multiple_of(8)
@@ -300,13 +379,18 @@ impl CudaEngine {
                         in_stride: place(node.inputs[0]).pixel_stride,
                         w: weights.ptr(),
                         bias: bias.ptr(),
-                        res: c.residual.map(|r| (ptr(r), place(r).pixel_stride)),
+                        wmul: wmul.as_ref().map_or(0, DeviceBuffer::ptr),
+                        res: c
+                            .residual
+                            .map(|r| (ptr(r), place(r).pixel_stride, x_scale(r))),
                         y: ptr(node.output),
+                        y_inv: y_inv(node.output),
                         out_stride: os as usize,
                         partial: workspace,
                         vec8,
                     },
                     t,
+                    arith,
                 );
                 let k = t.kernel;
                 let m = out_shape.pixels();
@@ -319,7 +403,7 @@ impl CudaEngine {
                         ],
                         k.threads,
                     ),
-                    Family::Hmma { .. } => (
+                    Family::Dp4a | Family::Mma { .. } => (
                         [
                             m.div_ceil(k.bm as usize) as u32,
                             c.filters.div_ceil(k.bn as usize) as u32,
@@ -328,16 +412,17 @@ impl CudaEngine {
                         k.threads,
                     ),
                 };
+                let shared = k.shared_bytes(arith);
                 out.push(Launch {
-                    func: self.function(&k.symbol(self.precision), k.shared_bytes())?,
+                    func: self.function(&k.symbol(arith), shared)?,
                     grid,
                     block,
-                    shared: k.shared_bytes(),
+                    shared,
                     args: Args::Conv(p),
                 });
                 if t.splits > 1 {
                     out.push(Launch::elementwise(
-                        self.function(&format!("conv_splitk_reduce_{dt}"), 0)?,
+                        self.function(&format!("conv_splitk_reduce_{}", arith.name()), 0)?,
                         m * c.filters,
                         Args::Conv(p),
                     ));
@@ -373,6 +458,9 @@ impl CudaEngine {
                         act: *a as i32,
                         b_stride: place(b).pixel_stride as i32,
                         s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                        x_scale: x_scale(x),
+                        b_scale: x_scale(b),
+                        y_inv: y_inv(node.output),
                         ..Default::default()
                     },
                 )?);
@@ -386,8 +474,11 @@ impl CudaEngine {
                             "copy_channels",
                             LayerParams {
                                 x: ptr(t),
-                                y: ptr(node.output) + offset as u64 * esize,
+                                y: ptr(node.output)
+                                    + (offset * self.tensor_element_size(node.output)) as u64,
                                 s: strided(shape.pixels(), shape.c, place(t).pixel_stride, os),
+                                x_scale: x_scale(t),
+                                y_inv: y_inv(node.output),
                                 ..Default::default()
                             },
                         )?);
@@ -401,9 +492,11 @@ impl CudaEngine {
                     out.push(layer(
                         "copy_channels",
                         LayerParams {
-                            x: ptr(x) + *offset as u64 * esize,
+                            x: ptr(x) + (offset * self.tensor_element_size(x)) as u64,
                             y: ptr(node.output),
                             s: strided(out_shape.pixels(), out_shape.c, place(x).pixel_stride, os),
+                            x_scale: x_scale(x),
+                            y_inv: y_inv(node.output),
                             ..Default::default()
                         },
                     )?);
@@ -517,14 +610,16 @@ impl CudaEngine {
     }
 
     /// f32 <-> the plan's type, over `pixels` x `channels` with the given strides.
+    /// `x_scale` is an int8 source's scale (0: the float type).
     pub fn convert_launch(
         &self,
         to_plan: bool,
         x: u64,
         y: u64,
         s: Strided,
+        x_scale: f32,
     ) -> Result<Option<Launch>> {
-        if self.precision != Precision::Fp16 {
+        if self.precision == Precision::Fp32 {
             return Ok(None);
         }
         let name = if to_plan {
@@ -541,18 +636,23 @@ impl CudaEngine {
                 s,
                 // Source channels: past them (input padding) zeros are written.
                 size: s.channels.min(s.x_stride),
+                x_scale,
                 ..Default::default()
             }),
         )))
     }
 }
 
+/// Bytes of a plan's float type (an INT8 plan's is FP16).
 pub fn element_size(precision: Precision) -> usize {
     match precision {
-        Precision::Fp16 => 2,
-        Precision::Int8 => 1,
+        Precision::Fp16 | Precision::Int8 => 2,
         Precision::Fp32 => 4,
     }
+}
+
+fn conv_arith(precision: Precision, quant: Option<&Quantization>, node: usize) -> Arith {
+    Arith::of(precision, quant.is_some_and(|q| q.int8[node]))
 }
 
 /// Gives the network input `to` channels (zeros past the real ones, and zero weights for
@@ -614,8 +714,11 @@ struct ConvPtrs {
     in_stride: usize,
     w: u64,
     bias: u64,
-    res: Option<(u64, usize)>,
+    wmul: u64,
+    /// Address, pixel stride and int8 scale (0: float type).
+    res: Option<(u64, usize, f32)>,
     y: u64,
+    y_inv: f32,
     out_stride: usize,
     partial: u64,
     /// Output and residual pixel strides and element offsets are multiples of 8.
@@ -628,15 +731,19 @@ fn conv_params(
     y: crate::graph::Shape,
     p: ConvPtrs,
     t: ConvTactic,
+    arith: Arith,
 ) -> ConvParams {
     let k = c.kernel * c.kernel * x.c / c.groups;
     ConvParams {
         x: p.x,
         w: p.w,
         bias: p.bias,
+        wmul: p.wmul,
         res: p.res.map_or(0, |r| r.0),
         y: p.y,
         partial: if t.splits > 1 { p.partial } else { 0 },
+        res_scale: p.res.map_or(0.0, |r| r.2),
+        y_inv: p.y_inv,
         in_h: x.h as i32,
         in_w: x.w as i32,
         cin: x.c as i32,
@@ -656,7 +763,7 @@ fn conv_params(
         post_act: c.post_act as i32,
         splits: t.splits as i32,
         k_per_split: if t.splits > 1 {
-            tactics::k_per_split(k, t.splits) as i32
+            tactics::k_per_split(k, t.splits, arith) as i32
         } else {
             k as i32
         },

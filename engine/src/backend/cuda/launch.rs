@@ -14,9 +14,12 @@ pub struct ConvParams {
     pub x: u64,
     pub w: u64,
     pub bias: u64,
+    pub wmul: u64,
     pub res: u64,
     pub y: u64,
     pub partial: u64,
+    pub res_scale: f32,
+    pub y_inv: f32,
     pub in_h: i32,
     pub in_w: i32,
     pub cin: i32,
@@ -67,6 +70,9 @@ pub struct LayerParams {
     pub size: i32,
     pub stride: i32,
     pub pad_before: i32,
+    pub x_scale: f32,
+    pub b_scale: f32,
+    pub y_inv: f32,
 }
 
 pub const MAX_ANCHORS: usize = 9;

@@ -3,16 +3,58 @@
 
 use crate::plan::Precision;
 
+/// The arithmetic of one conv: the plan's float type, or INT8 (an INT8 plan's convs that read
+/// int8; its other convs are FP16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arith {
+    F32,
+    F16,
+    S8,
+}
+
+impl Arith {
+    /// A conv of a plan of `precision`; `int8` says the plan's quantization runs it INT8.
+    pub fn of(precision: Precision, int8: bool) -> Arith {
+        match precision {
+            _ if int8 => Arith::S8,
+            Precision::Fp32 => Arith::F32,
+            Precision::Fp16 | Precision::Int8 => Arith::F16,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arith::F32 => "f32",
+            Arith::F16 => "f16",
+            Arith::S8 => "s8",
+        }
+    }
+
+    /// Bytes of one input or weight element.
+    pub fn bytes(self) -> usize {
+        match self {
+            Arith::F32 => 4,
+            Arith::F16 => 2,
+            Arith::S8 => 1,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Family {
     /// CUDA-core FMA, any conv; `conv_simt.cu`.
     Simt,
-    /// Tensor cores, mma.sync m16n8k16 FP16 -> FP32; `conv_hmma.cu`.
-    Hmma {
+    /// CUDA-core int8 dot products (dp4a, sm_61+), any INT8 conv; `conv_simt.cu`.
+    Dp4a,
+    /// Tensor cores, `conv_hmma.cu`: FP16 m16n8k16 -> FP32, or INT8 m16n8k32 -> int32 (both
+    /// sm_80+, cp.async); `sm75`: INT8 as m8n8k16 with synchronous loads (sm_75+). `bk` is in
+    /// elements.
+    Mma {
         bk: u32,
         wm: u32,
         wn: u32,
         stages: u32,
+        sm75: bool,
     },
 }
 
@@ -33,32 +75,74 @@ impl Kernel {
             threads,
         }
     }
-    const fn hmma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
+    const fn dp4a(bm: u32, bn: u32, threads: u32) -> Kernel {
         Kernel {
-            family: Family::Hmma { bk, wm, wn, stages },
+            family: Family::Dp4a,
+            bm,
+            bn,
+            threads,
+        }
+    }
+    const fn mma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
+        Kernel {
+            family: Family::Mma {
+                bk,
+                wm,
+                wn,
+                stages,
+                sm75: false,
+            },
+            bm,
+            bn,
+            threads: wm * wn * 32,
+        }
+    }
+    const fn mma75(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32) -> Kernel {
+        Kernel {
+            family: Family::Mma {
+                bk,
+                wm,
+                wn,
+                stages: 2,
+                sm75: true,
+            },
             bm,
             bn,
             threads: wm * wn * 32,
         }
     }
 
-    /// The kernel's symbol in the cubin.
-    pub fn symbol(&self, precision: Precision) -> String {
+    /// The kernel's symbol in the cubin, for a conv of arithmetic `arith`.
+    pub fn symbol(&self, arith: Arith) -> String {
         let (bm, bn) = (self.bm, self.bn);
         match self.family {
-            Family::Simt => format!("conv_simt_{}_{bm}x{bn}", dtype(precision)),
-            Family::Hmma { bk, wm, wn, stages } => {
-                format!("conv_hmma_{bm}x{bn}x{bk}_w{wm}x{wn}_s{stages}")
+            Family::Simt => format!("conv_simt_{}_{bm}x{bn}", arith.name()),
+            Family::Dp4a => format!("conv_dp4a_{bm}x{bn}"),
+            Family::Mma {
+                bk,
+                wm,
+                wn,
+                stages,
+                sm75,
+            } => {
+                let name = match (arith, sm75) {
+                    (Arith::S8, false) => "imma",
+                    (Arith::S8, true) => "imma75",
+                    _ => "hmma",
+                };
+                format!("conv_{name}_{bm}x{bn}x{bk}_w{wm}x{wn}_s{stages}")
             }
         }
     }
 
-    pub fn shared_bytes(&self) -> u32 {
+    /// Dynamic shared memory of a launch for a conv of arithmetic `arith`.
+    pub fn shared_bytes(&self, arith: Arith) -> u32 {
         match self.family {
-            Family::Simt => 0,
+            Family::Simt | Family::Dp4a => 0,
             // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for.
-            Family::Hmma { bk, stages, .. } => {
-                (stages * (self.bm + self.bn) * bk * 2).max(self.bm * (self.bn + 4) * 4)
+            Family::Mma { bk, stages, .. } => {
+                (stages * (self.bm + self.bn) * bk * arith.bytes() as u32)
+                    .max(self.bm * (self.bn + 4) * 4)
             }
         }
     }
@@ -66,8 +150,9 @@ impl Kernel {
 
 pub fn dtype(precision: Precision) -> &'static str {
     match precision {
-        Precision::Fp16 => "f16",
-        _ => "f32",
+        Precision::Fp32 => "f32",
+        // INT8 plans keep their float tensors in FP16.
+        Precision::Fp16 | Precision::Int8 => "f16",
     }
 }
 
@@ -83,17 +168,36 @@ const SIMT_F16: [Kernel; 3] = [
     Kernel::simt(128, 64, 256),
 ];
 const HMMA: [Kernel; 11] = [
-    Kernel::hmma(128, 128, 32, 2, 2, 3),
-    Kernel::hmma(128, 128, 32, 2, 4, 3),
-    Kernel::hmma(128, 64, 32, 2, 2, 3),
-    Kernel::hmma(64, 128, 32, 2, 2, 3),
-    Kernel::hmma(64, 64, 32, 2, 2, 4),
-    Kernel::hmma(32, 64, 32, 1, 2, 4),
-    Kernel::hmma(128, 128, 64, 2, 4, 3),
-    Kernel::hmma(128, 64, 64, 2, 2, 4),
-    Kernel::hmma(64, 128, 64, 2, 2, 4),
-    Kernel::hmma(64, 64, 64, 2, 2, 4),
-    Kernel::hmma(64, 64, 64, 2, 2, 3),
+    Kernel::mma(128, 128, 32, 2, 2, 3),
+    Kernel::mma(128, 128, 32, 2, 4, 3),
+    Kernel::mma(128, 64, 32, 2, 2, 3),
+    Kernel::mma(64, 128, 32, 2, 2, 3),
+    Kernel::mma(64, 64, 32, 2, 2, 4),
+    Kernel::mma(32, 64, 32, 1, 2, 4),
+    Kernel::mma(128, 128, 64, 2, 4, 3),
+    Kernel::mma(128, 64, 64, 2, 2, 4),
+    Kernel::mma(64, 128, 64, 2, 2, 4),
+    Kernel::mma(64, 64, 64, 2, 2, 4),
+    Kernel::mma(64, 64, 64, 2, 2, 3),
+];
+const DP4A: [Kernel; 3] = [
+    Kernel::dp4a(32, 32, 256),
+    Kernel::dp4a(64, 64, 256),
+    Kernel::dp4a(128, 64, 256),
+];
+const IMMA: [Kernel; 8] = [
+    Kernel::mma(128, 128, 64, 2, 4, 3),
+    Kernel::mma(128, 64, 64, 2, 2, 3),
+    Kernel::mma(64, 64, 64, 2, 2, 4),
+    Kernel::mma(32, 64, 64, 1, 2, 4),
+    Kernel::mma(128, 128, 128, 2, 4, 3),
+    Kernel::mma(128, 64, 128, 2, 2, 4),
+    Kernel::mma(64, 128, 128, 2, 2, 4),
+    Kernel::mma(64, 64, 128, 2, 2, 4),
+];
+const IMMA75: [Kernel; 2] = [
+    Kernel::mma75(128, 64, 64, 2, 2),
+    Kernel::mma75(64, 64, 64, 2, 2),
 ];
 
 /// One choice for one conv: a kernel and how many ways K is split.
@@ -105,12 +209,24 @@ pub struct ConvTactic {
 
 impl ConvTactic {
     /// The name stored in the plan and shown by `inspect`.
-    pub fn name(&self, precision: Precision) -> String {
+    pub fn name(&self, arith: Arith) -> String {
         let k = self.kernel;
         let family = match k.family {
-            Family::Simt => format!("simt-{}", dtype(precision)),
-            Family::Hmma { bk, wm, wn, stages } => {
-                format!("hmma-f16 k{bk} w{wm}x{wn} s{stages}")
+            Family::Simt => format!("simt-{}", arith.name()),
+            Family::Dp4a => "dp4a-s8".into(),
+            Family::Mma {
+                bk,
+                wm,
+                wn,
+                stages,
+                sm75,
+            } => {
+                let prefix = match (arith, sm75) {
+                    (Arith::S8, false) => "imma-s8",
+                    (Arith::S8, true) => "imma-s8-sm75",
+                    _ => "hmma-f16",
+                };
+                format!("{prefix} k{bk} w{wm}x{wn} s{stages}")
             }
         };
         let split = if self.splits > 1 {
@@ -121,11 +237,20 @@ impl ConvTactic {
         format!("{family} {}x{}{split}", k.bm, k.bn)
     }
 
-    pub fn parse(name: &str, precision: Precision) -> Option<ConvTactic> {
-        all(precision)
-            .into_iter()
-            .chain(splits(precision))
-            .find(|t| t.name(precision) == name)
+    /// The tactic of that name for a conv of arithmetic `arith` (an INT8 conv takes only INT8
+    /// tactics, a float conv only its float type's).
+    pub fn parse(name: &str, arith: Arith) -> Option<ConvTactic> {
+        all(arith).into_iter().find(|t| t.name(arith) == name)
+    }
+
+    /// The always-eligible tactic: CUDA cores, 64x64 tiles.
+    pub fn fallback(arith: Arith) -> ConvTactic {
+        let kernel = match arith {
+            Arith::S8 => DP4A[1],
+            Arith::F16 => SIMT_F16[1],
+            Arith::F32 => SIMT_F32[1],
+        };
+        ConvTactic { kernel, splits: 1 }
     }
 }
 
@@ -137,48 +262,150 @@ pub struct ConvShape {
     pub k: usize,
     pub cin: usize,
     pub groups: usize,
-    /// Pixel strides and channel offsets of input, output and residual are multiples of 8.
-    pub aligned8: bool,
+    /// The largest of 16, 8, 4, 2, 1 elements dividing the input's pixel stride and offset.
+    pub in_align: usize,
+    pub arith: Arith,
 }
 
-fn all(precision: Precision) -> Vec<ConvTactic> {
+/// Every tactic of a conv of arithmetic `arith`, split-K variants included.
+fn all(arith: Arith) -> Vec<ConvTactic> {
     let one = |kernel| ConvTactic { kernel, splits: 1 };
-    match precision {
-        Precision::Fp16 => SIMT_F16.iter().chain(&HMMA).copied().map(one).collect(),
-        _ => SIMT_F32.iter().copied().map(one).collect(),
+    let split = |kernels: &[Kernel]| -> Vec<ConvTactic> {
+        kernels
+            .iter()
+            .flat_map(|&kernel| [2, 4, 8].map(|splits| ConvTactic { kernel, splits }))
+            .collect()
+    };
+    match arith {
+        Arith::F32 => SIMT_F32.iter().copied().map(one).collect(),
+        Arith::F16 => SIMT_F16
+            .iter()
+            .chain(&HMMA)
+            .copied()
+            .map(one)
+            .chain(split(&[HMMA[4], HMMA[5], HMMA[9]]))
+            .collect(),
+        Arith::S8 => DP4A
+            .iter()
+            .chain(&IMMA)
+            .chain(&IMMA75)
+            .copied()
+            .map(one)
+            .chain(split(&[IMMA[2], IMMA[3], IMMA[7]]))
+            .chain(split(&[IMMA75[1]]))
+            .collect(),
     }
-}
-
-fn splits(precision: Precision) -> Vec<ConvTactic> {
-    if precision != Precision::Fp16 {
-        return Vec::new();
-    }
-    [HMMA[4], HMMA[5], HMMA[9]]
-        .into_iter()
-        .flat_map(|kernel| [2, 4, 8].map(|splits| ConvTactic { kernel, splits }))
-        .collect()
 }
 
 /// Every tactic that can run this conv on a GPU of compute capability `cc`.
-pub fn candidates(precision: Precision, shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
-    let hmma_ok = cc.0 >= 8 && shape.groups == 1 && shape.cin.is_multiple_of(8) && shape.aligned8;
-    all(precision)
+pub fn candidates(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
+    // A 16-byte chunk of a patch row must be one tap's channels, 16-byte aligned.
+    let chunk = 16 / shape.arith.bytes();
+    let mma_fits = shape.groups == 1 && shape.cin.is_multiple_of(chunk) && shape.in_align >= chunk;
+    all(shape.arith)
         .into_iter()
-        .chain(splits(precision))
         .filter(|t| match t.kernel.family {
-            Family::Simt => t.splits == 1,
-            Family::Hmma { .. } => {
-                // Split K only where the tile grid leaves most SMs idle and each split keeps
-                // at least 8 32-wide k-tiles. k_per_split is a multiple of the tile's BK.
+            Family::Simt | Family::Dp4a => true,
+            Family::Mma { sm75, .. } => {
+                // sm_80+ runs the cp.async kernels; sm_75..sm_79 the synchronous INT8 ones.
+                let arch = if sm75 {
+                    cc.0 == 7 && cc.1 >= 5
+                } else {
+                    cc.0 >= 8
+                };
+                // Split K only where the tile grid leaves most SMs idle and each split keeps at
+                // least 8 k-tiles of 64 bytes. k_per_split is a multiple of every tile's BK.
                 let tiles =
                     shape.m.div_ceil(t.kernel.bm as usize) * shape.n.div_ceil(t.kernel.bn as usize);
-                hmma_ok && (t.splits == 1 || (tiles < 256 && shape.k >= t.splits as usize * 8 * 32))
+                let k_bytes = shape.k * shape.arith.bytes();
+                arch && mma_fits
+                    && (t.splits == 1 || (tiles < 256 && k_bytes >= t.splits as usize * 8 * 64))
             }
         })
         .collect()
 }
 
-/// K elements per split, a whole number of 64-wide k-tiles (so of 32-wide ones too).
-pub fn k_per_split(k: usize, splits: u32) -> usize {
-    k.div_ceil(splits as usize).div_ceil(64) * 64
+/// K elements per split: a whole number of 128-byte k-tiles (so of 64-byte ones too).
+pub fn k_per_split(k: usize, splits: u32, arith: Arith) -> usize {
+    let tile = 128 / arith.bytes();
+    k.div_ceil(splits as usize).div_ceil(tile) * tile
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_parses_back_to_its_tactic() {
+        for arith in [Arith::F32, Arith::F16, Arith::S8] {
+            for t in all(arith) {
+                assert_eq!(ConvTactic::parse(&t.name(arith), arith), Some(t));
+            }
+        }
+        // A float tactic is no INT8 one and the other way round.
+        let hmma = ConvTactic {
+            kernel: HMMA[0],
+            splits: 1,
+        };
+        assert_eq!(ConvTactic::parse(&hmma.name(Arith::F16), Arith::S8), None);
+        let dp4a = ConvTactic::fallback(Arith::S8);
+        assert_eq!(dp4a.name(Arith::S8), "dp4a-s8 64x64");
+        assert_eq!(ConvTactic::parse("dp4a-s8 64x64", Arith::F16), None);
+    }
+
+    #[test]
+    fn int8_convs_get_int8_tactics_by_compute_capability_and_alignment() {
+        let shape = ConvShape {
+            m: 52 * 52,
+            n: 256,
+            k: 9 * 128,
+            cin: 128,
+            groups: 1,
+            in_align: 16,
+            arith: Arith::S8,
+        };
+        let names = |s: &ConvShape, cc| -> Vec<String> {
+            candidates(s, cc)
+                .iter()
+                .map(|t| t.name(Arith::S8))
+                .collect()
+        };
+        let ampere = names(&shape, (8, 7));
+        assert!(
+            ampere.iter().any(|n| n == "imma-s8 k128 w2x4 s3 128x128"),
+            "{ampere:?}"
+        );
+        assert!(ampere.iter().any(|n| n.starts_with("dp4a-s8")));
+        assert!(!ampere.iter().any(|n| n.starts_with("imma-s8-sm75")));
+        let turing = names(&shape, (7, 5));
+        assert!(
+            turing
+                .iter()
+                .any(|n| n == "imma-s8-sm75 k64 w2x2 s2 128x64"),
+            "{turing:?}"
+        );
+        assert!(!turing.iter().any(|n| n.starts_with("imma-s8 ")));
+        // Xavier (sm_72) and Pascal: dp4a only.
+        assert!(names(&shape, (7, 2))
+            .iter()
+            .all(|n| n.starts_with("dp4a-s8")));
+        // Channels or a slice offset off the 16-byte chunk: dp4a only.
+        for s in [
+            ConvShape { cin: 24, ..shape },
+            ConvShape {
+                in_align: 8,
+                ..shape
+            },
+        ] {
+            assert!(names(&s, (9, 0)).iter().all(|n| n.starts_with("dp4a-s8")));
+        }
+    }
+
+    #[test]
+    fn split_k_keeps_whole_k_tiles() {
+        assert_eq!(k_per_split(4608, 4, Arith::S8), 1152);
+        assert_eq!(k_per_split(4608, 4, Arith::S8) % 128, 0);
+        assert_eq!(k_per_split(1000, 3, Arith::F16) % 64, 0);
+        assert!(k_per_split(1000, 3, Arith::S8) * 3 >= 1000);
+    }
 }

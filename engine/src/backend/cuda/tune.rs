@@ -7,11 +7,11 @@ use super::engine::{element_size, CudaEngine};
 use super::kernels;
 use super::launch::Launch;
 use super::nvrtc::Nvrtc;
-use super::tactics::{self, ConvTactic};
+use super::tactics::{self, Arith, ConvTactic};
 use crate::builder::Step;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
-use crate::plan::{Fingerprint, Plan, Precision, Tactic};
+use crate::plan::{Fingerprint, Plan, Tactic};
 use cudarc::driver::sys;
 use cudarc::driver::{result, CudaStream};
 use std::path::Path;
@@ -42,11 +42,13 @@ pub fn build(
     let cc = gpu.info.cc;
     let graph: &Graph = &plan.graph;
     let precision = plan.precision;
+    let arith =
+        |node: usize| Arith::of(precision, plan.quant.as_ref().is_some_and(|q| q.int8[node]));
     // A first plan with the always-eligible tactic everywhere, to load weights and kernels.
     let first: Vec<Tactic> = conv_nodes(graph)
         .map(|i| Tactic {
             node: i,
-            name: simt(precision).name(precision),
+            name: ConvTactic::fallback(arith(i)).name(arith(i)),
         })
         .collect();
     let provisional = Plan {
@@ -61,15 +63,15 @@ pub fn build(
     let candidates: Vec<(usize, Vec<ConvTactic>)> = conv_nodes(graph)
         .map(|i| {
             let shape = engine.conv_shape(i).expect("a conv node");
-            (i, tactics::candidates(precision, &shape, cc))
+            (i, tactics::candidates(&shape, cc))
         })
         .collect();
-    let workspace_floats = candidates
+    let workspace_bytes = candidates
         .iter()
-        .flat_map(|(i, ts)| ts.iter().map(|t| engine.workspace_floats(Some((*i, *t)))))
+        .flat_map(|(i, ts)| ts.iter().map(|t| engine.workspace_bytes(Some((*i, *t)))))
         .max()
         .unwrap_or(0);
-    let workspace = DeviceBuffer::zeroed(ctx, workspace_floats * 4)?;
+    let workspace = DeviceBuffer::zeroed(ctx, workspace_bytes)?;
     let stream = ctx
         .new_stream()
         .map_err(|e| driver_error("creating a stream", e))?;
@@ -78,6 +80,7 @@ pub fn build(
     let total = candidates.len();
     for (done, (node, options)) in candidates.iter().enumerate() {
         progress(Step::Tune { done, total });
+        let arith = arith(*node);
         let mut best: Option<(f32, ConvTactic)> = None;
         let mut launches = Vec::new();
         for &t in options {
@@ -87,7 +90,7 @@ pub fn build(
             let ms = match timer.time(&stream, &launches) {
                 Ok(ms) => ms,
                 Err(e) => {
-                    log::debug!("tactic {} skipped: {e}", t.name(precision));
+                    log::debug!("tactic {} skipped: {e}", t.name(arith));
                     continue;
                 }
             };
@@ -95,10 +98,10 @@ pub fn build(
                 best = Some((ms, t));
             }
         }
-        let (_, t) = best.expect("the SIMT tactic is always a candidate");
+        let (_, t) = best.expect("the CUDA-core tactic is always a candidate");
         tactics.push(Tactic {
             node: *node,
-            name: t.name(precision),
+            name: t.name(arith),
         });
     }
     Ok(Built {
@@ -115,14 +118,6 @@ fn conv_nodes(graph: &Graph) -> impl Iterator<Item = usize> + '_ {
         .enumerate()
         .filter(|(_, n)| matches!(n.op, Op::Conv(_)))
         .map(|(i, _)| i)
-}
-
-fn simt(precision: Precision) -> ConvTactic {
-    ConvTactic::parse(
-        &format!("simt-{} 64x64", tactics::dtype(precision)),
-        precision,
-    )
-    .expect("the 64x64 SIMT tactic exists for every precision")
 }
 
 struct Timer {
