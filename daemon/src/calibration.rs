@@ -163,7 +163,7 @@ pub fn calibrate(
         ctx.infer()?;
         collector.add(&mut ctx)?;
         let n = collector.frames();
-        if show && (n % 25 == 0 || n == count) {
+        if show && (n.is_multiple_of(25) || n == count) {
             eprint!(
                 "\rcalibrating: frame {n} of {count} ({:.1} s)",
                 started.elapsed().as_secs_f64()

@@ -401,7 +401,7 @@ impl Int8Args {
             cache: self.calib_cache.clone(),
             images: self.calib_images.clone(),
             count: self.calib_count,
-            algorithm: self.calib_algorithm.clone(),
+            algorithm: self.calib_algorithm,
             recalibrate: self.recalibrate,
             exclude: self.int8_exclude.clone(),
             threads,
