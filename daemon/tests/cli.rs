@@ -197,7 +197,7 @@ fn a_bad_cfg_exits_65_naming_the_line() {
 }
 
 #[test]
-fn cuda_without_a_gpu_and_cpu_int8_say_what_is_missing_with_69() {
+fn cuda_without_a_gpu_and_int8_without_a_cache_say_what_is_missing() {
     let cfg = repo("engine/tests/fixtures/allops.cfg");
     let c = cfg.to_str().unwrap();
     let out = tmp("x.engine");
@@ -226,12 +226,9 @@ fn cuda_without_a_gpu_and_cpu_int8_say_what_is_missing_with_69() {
         "-o",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(69), "{}", text(&o));
-    assert!(
-        text(&o).contains("the CPU backend runs fp32"),
-        "{}",
-        text(&o)
-    );
+    // INT8 runs on the CPU too, but needs calibration scales.
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("--calib-cache"), "{}", text(&o));
 }
 
 #[test]
