@@ -5,7 +5,7 @@
 
 use crate::capture::{self, CaptureError, SourceOptions};
 use crate::convert::Converter;
-use crate::frame::{Frame, PixelFormat};
+use crate::frame::Frame;
 use edge_calib::{Algorithm, CalibCache, Collector, Header};
 use edge_engine::builder::Int8Settings;
 use edge_engine::graph::Graph;
@@ -184,17 +184,7 @@ pub fn calibrate(
             let img = image::open(file)
                 .map_err(|e| Error::Input(format!("{}: {e}", file.display())))?
                 .to_rgb8();
-            let (w, h) = (img.width() as usize, img.height() as usize);
-            let frame = Frame {
-                format: PixelFormat::Rgb24,
-                width: w,
-                height: h,
-                stride: w * 3,
-                data: img.as_raw(),
-                timestamp_ns: 0,
-                sequence: 0,
-            };
-            frame_done(&frame, &|| file.display().to_string())?;
+            frame_done(&Frame::still(&img, 0), &|| file.display().to_string())?;
         }
     } else {
         let opts = SourceOptions {

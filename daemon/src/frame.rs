@@ -95,3 +95,19 @@ pub struct Frame<'a> {
     pub timestamp_ns: u64,
     pub sequence: u64,
 }
+
+impl<'a> Frame<'a> {
+    /// A decoded still picture (an image file) as an RGB24 frame.
+    pub fn still(img: &'a image::RgbImage, sequence: u64) -> Frame<'a> {
+        let w = img.width() as usize;
+        Frame {
+            format: PixelFormat::Rgb24,
+            width: w,
+            height: img.height() as usize,
+            stride: w * 3,
+            data: img.as_raw(),
+            timestamp_ns: 0,
+            sequence,
+        }
+    }
+}

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Instant;
 
 const BIN: &str = env!("CARGO_BIN_EXE_edge-infer");
 
@@ -87,7 +86,6 @@ fn the_cache_is_made_once_reused_and_refused_for_another_graph() {
     assert!(!engine.exists() && !cache.exists());
 
     // Made by build when missing.
-    let started = Instant::now();
     let made = ok(&run(&args(&with(
         &build_args(&model),
         &[
@@ -103,7 +101,6 @@ fn the_cache_is_made_once_reused_and_refused_for_another_graph() {
             p(&engine),
         ],
     ))));
-    let calibrating = started.elapsed();
     assert!(made.contains("calibration: 40 frames"), "{made}");
     let text = std::fs::read_to_string(&cache).unwrap();
     let first = text.lines().next().unwrap();
@@ -112,8 +109,7 @@ fn the_cache_is_made_once_reused_and_refused_for_another_graph() {
         "{first}"
     );
 
-    // Reused: no calibration run, said so, and quicker.
-    let started = Instant::now();
+    // Reused: no calibration run, and said so (docs/ACCURACY.md has the times).
     let reused = ok(&run(&args(&with(
         &build_args(&model),
         &[
@@ -127,10 +123,8 @@ fn the_cache_is_made_once_reused_and_refused_for_another_graph() {
             p(&engine),
         ],
     ))));
-    let reusing = started.elapsed();
     assert!(reused.contains("reused, no calibration run"), "{reused}");
     assert!(!reused.contains("calibration: "), "{reused}");
-    assert!(reusing < calibrating, "{reusing:?} vs {calibrating:?}");
     assert_eq!(
         std::fs::read_to_string(&cache).unwrap(),
         text,

@@ -29,15 +29,7 @@ pub fn run(a: &EvalArgs) -> Result<()> {
             .map_err(|e| Error::Input(format!("{}: {e}", s.image.display())))?
             .to_rgb8();
         let (w, h) = (img.width() as usize, img.height() as usize);
-        let frame = Frame {
-            format: PixelFormat::Rgb24,
-            width: w,
-            height: h,
-            stride: w * 3,
-            data: img.as_raw(),
-            timestamp_ns: 0,
-            sequence: i as u64,
-        };
+        let frame = Frame::still(&img, i as u64);
         if converter
             .as_ref()
             .is_none_or(|c| (c.letterbox.src_w, c.letterbox.src_h) != (w, h))

@@ -33,15 +33,7 @@ pub fn run(a: &InferArgs) -> Result<()> {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let mut conv = Converter::new(PixelFormat::Rgb24, w, h, &meta)
             .map_err(|e| Error::Input(format!("{}: {e}", a.input.display())))?;
-        let frame = Frame {
-            format: PixelFormat::Rgb24,
-            width: w,
-            height: h,
-            stride: w * 3,
-            data: img.as_raw(),
-            timestamp_ns: 0,
-            sequence: 0,
-        };
+        let frame = Frame::still(&img, 0);
         conv.fill(&frame, ctx.input_mut())
             .map_err(|e| Error::Input(format!("{}: {e}", a.input.display())))?;
         conv.letterbox
