@@ -660,6 +660,12 @@ fn device_loss_then_reconnection_with_the_disconnect_control() {
         other => panic!("start while disconnected: {other:?}"),
     }
     drop(ctl);
+    // vivid reconnects when the last handle to any of its nodes closes, and that may be
+    // another process's: udev probes the nodes a rebind (the test above) has just made.
+    wait_for(
+        || v4l::Device::with_path(&path).is_ok(),
+        &format!("{path} to reconnect"),
+    );
 
     let info = start(&mut src);
     assert_eq!(
