@@ -78,13 +78,13 @@ struct ConvParams {
     const float* wmul;  // INT8 convs: s_x * s_w[n], the int32 sum's scale per filter; else null
     const void* res;    // residual added after `act`, or null
     void* y;
-    void* partial;      // split-K partial sums [splits][M][cout] (float; int32 for INT8), or null
+    void* partial;      // split-K partial sums [tile][split][tile's values] (float; int32 for INT8)
+    int* counters;      // split-K: per output tile, how many of its CTAs are done (zero between launches)
     float res_scale;    // an int8 residual's scale; 0: the float type
     float y_inv;        // an int8 output's 1 / scale; 0: the float type
     int in_h, in_w, cin, in_stride;
     int out_h, out_w, cout, out_stride, res_stride;
     int kh, kw, stride, pad;
-    int up;             // the input is read nearest-upsampled by this factor (1: plain)
     int groups, act, post_act;
     int splits, k_per_split;
     int vec8;           // output and residual strides and offsets are multiples of 8

@@ -9,8 +9,8 @@
 // XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8 distinct bank groups. The two
 // element types share every byte of that: the m16n8k16 f16 A/B fragments and the m16n8k32 s8
 // ones hold the same bytes of a tile row in the same registers (PTX ISA, "Matrix Fragments").
-// Split-K (grid z > 1) writes partial sums (FP32, or exact int32 for INT8);
-// conv_splitk_reduce_* applies the epilogue.
+// Split-K (grid z > 1) sums partial products (FP32, or exact int32 for INT8) in the kernel:
+// see splitk_sum.
 
 template <typename T> struct MmaAcc;
 template <> struct MmaAcc<half_t> { typedef float type; };
@@ -149,6 +149,63 @@ __device__ __forceinline__ int swz(int r, int c) {
     return r * 128 + ((c ^ (r & 7)) << 4);
 }
 
+// Partial sums cross CTAs through L2: stores and loads that bypass the (incoherent) L1.
+__device__ __forceinline__ void st_cg4(float* p, const float* v) {
+    asm volatile("st.global.cg.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(v[0]), "f"(v[1]),
+                 "f"(v[2]), "f"(v[3])
+                 : "memory");
+}
+__device__ __forceinline__ void st_cg4(int* p, const int* v) {
+    asm volatile("st.global.cg.v4.s32 [%0], {%1, %2, %3, %4};" ::"l"(p), "r"(v[0]), "r"(v[1]),
+                 "r"(v[2]), "r"(v[3])
+                 : "memory");
+}
+__device__ __forceinline__ void ld_cg4(const float* p, float* v) {
+    asm volatile("ld.global.cg.v4.f32 {%0, %1, %2, %3}, [%4];"
+                 : "=f"(v[0]), "=f"(v[1]), "=f"(v[2]), "=f"(v[3])
+                 : "l"(p)
+                 : "memory");
+}
+__device__ __forceinline__ void ld_cg4(const int* p, int* v) {
+    asm volatile("ld.global.cg.v4.s32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v[0]), "=r"(v[1]), "=r"(v[2]), "=r"(v[3])
+                 : "l"(p)
+                 : "memory");
+}
+
+// Split-K (grid z > 1) in the conv kernel itself: every CTA of an output tile stores its
+// accumulators (J groups of 4 per thread) as partial sums, and the last one to arrive, told by
+// the tile's counter, sums all of them in z order, so the result does not depend on which CTA
+// finished last, and goes on to the epilogue. Returns whether this CTA is that one. The
+// counters start at zero (the workspace is zeroed when made) and the last CTA zeroes its own.
+template <typename Acc, int J, int NT>
+__device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
+    __shared__ int last;
+    const int tile = blockIdx.y * gridDim.x + blockIdx.x;
+    Acc* part = (Acc*)p.partial + (i64)tile * p.splits * J * NT * 4;
+#pragma unroll
+    for (int j = 0; j < J; ++j) st_cg4(part + ((i64)(blockIdx.z * J + j) * NT + threadIdx.x) * 4, acc + 4 * j);
+    // Each thread's stores are visible device-wide before thread 0 counts this CTA in.
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(p.counters + tile, 1) == p.splits - 1;
+    __syncthreads();
+    if (!last) return false;
+    __threadfence();
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+        Acc s[4] = {0, 0, 0, 0};
+        for (int z = 0; z < p.splits; ++z) {
+            Acc v[4];
+            ld_cg4(part + ((i64)(z * J + j) * NT + threadIdx.x) * 4, v);
+            for (int e = 0; e < 4; ++e) s[e] += v[e];
+        }
+        for (int e = 0; e < 4; ++e) acc[4 * j + e] = s[e];
+    }
+    if (threadIdx.x == 0) p.counters[tile] = 0;
+    return true;
+}
+
 template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES>
 __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     typedef typename MmaAcc<T>::type Acc;
@@ -174,47 +231,68 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     const int KT = (kend - kbeg + BK - 1) / BK;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp / WN, wn = warp % WN;
-    const int up_h = p.in_h * p.up, up_w = p.in_w * p.up;
 
+    // NT is a multiple of CPR, so a thread's chunks all sit at k-chunk (tid % CPR) of rows
+    // tid / CPR + i * NT / CPR: one k position, walked by BK per stage, serves every chunk it
+    // loads, and the swizzle (period 8 rows) makes the chunks' shared offsets a fixed stride.
+    constexpr int ROWS = NT / CPR;
+    static_assert(ROWS % 8 == 0, "the swizzle repeats every 8 rows");
+    const int my_cc = tid % CPR, row0 = tid / CPR;
+    const u32 a_dst = smem_u32(As + swz<RB>(row0, my_cc)), b_dst = smem_u32(Bs + swz<RB>(row0, my_cc));
+
+    // Each A chunk's output pixel: its patch's top-left input pixel (a row above the image for
+    // rows past M, so no tap is ever inside) and that pixel's address.
     int a_iy[A_CH], a_ix[A_CH];
-    bool a_ok[A_CH];
+    const T* a_src[A_CH];
 #pragma unroll
     for (int i = 0; i < A_CH; ++i) {
-        const int m = m0 + (tid + i * NT) / CPR;
-        a_ok[i] = m < M;
+        const int m = m0 + row0 + i * ROWS;
         const int oy = m / p.out_w, ox = m - oy * p.out_w;
-        a_iy[i] = oy * p.stride - p.pad;
+        a_iy[i] = m < M ? oy * p.stride - p.pad : -(1 << 28);
         a_ix[i] = ox * p.stride - p.pad;
+        a_src[i] = x + ((i64)a_iy[i] * p.in_w + a_ix[i]) * p.in_stride;
+    }
+    const T* b_src[B_CH];
+#pragma unroll
+    for (int i = 0; i < B_CH; ++i) {
+        const int n = n0 + row0 + i * ROWS;
+        b_src[i] = n < N ? w + (i64)n * K : nullptr;
     }
 
-    // NT is a multiple of CPR, so a thread's chunks all sit at k-chunk (tid % CPR) of their
-    // rows: one tap decomposition per stage serves every chunk it loads.
-    const int my_cc = tid % CPR;
-    auto load_stage = [&](int stage, int kt) {
-        const int k = kbeg + kt * BK + my_cc * EPC;
-        unsigned char* as = As + stage * BM * RB;
-        unsigned char* bs = Bs + stage * BN * RB;
+    // The k of this thread's chunk in the next stage to load, as tap (ky, kx) and channel ci,
+    // and as an element offset from a patch's top-left pixel.
+    int k = kbeg + my_cc * EPC, ci, kx, ky, koff;
+    {
+        const int tap = k / p.cin;
+        ci = k - tap * p.cin;
+        ky = tap / p.kw;
+        kx = tap - ky * p.kw;
+        koff = (ky * p.in_w + kx) * p.in_stride + ci;
+    }
+    auto load_next_stage = [&](int stage) {
         const bool k_ok = k < kend;
-        const int tap = k / p.cin, ci = k - tap * p.cin;
-        const int ky = tap / p.kw, kx = tap - ky * p.kw;
 #pragma unroll
         for (int i = 0; i < A_CH; ++i) {
-            const int r = (tid + i * NT) / CPR;
-            const T* src = x;
-            int bytes = 0;
-            const int iy = a_iy[i] + ky, ix = a_ix[i] + kx;
-            if (a_ok[i] && k_ok && iy >= 0 && iy < up_h && ix >= 0 && ix < up_w) {
-                src = x + ((i64)(iy / p.up) * p.in_w + ix / p.up) * p.in_stride + ci;
-                bytes = 16;
-            }
-            copy16<SM80>(smem_u32(as + swz<RB>(r, my_cc)), src, bytes);
+            const bool in = k_ok && (unsigned)(a_iy[i] + ky) < (unsigned)p.in_h &&
+                            (unsigned)(a_ix[i] + kx) < (unsigned)p.in_w;
+            copy16<SM80>(a_dst + stage * BM * RB + i * ROWS * RB, in ? a_src[i] + koff : x, in ? 16 : 0);
         }
 #pragma unroll
         for (int i = 0; i < B_CH; ++i) {
-            const int r = (tid + i * NT) / CPR;
-            const int n = n0 + r;
-            const bool ok = n < N && k_ok;
-            copy16<SM80>(smem_u32(bs + swz<RB>(r, my_cc)), ok ? w + (i64)n * K + k : w, ok ? 16 : 0);
+            const bool in = k_ok && b_src[i];
+            copy16<SM80>(b_dst + stage * BN * RB + i * ROWS * RB, in ? b_src[i] + k : w, in ? 16 : 0);
+        }
+        k += BK;
+        ci += BK;
+        koff += BK;
+        while (ci >= p.cin) {
+            ci -= p.cin;
+            koff += p.in_stride - p.cin;
+            if (++kx == p.kw) {
+                kx = 0;
+                ++ky;
+                koff += (p.in_w - p.kw) * p.in_stride;
+            }
         }
     };
 
@@ -228,7 +306,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
 
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < KT) load_stage(s, s);
+        if (s < KT) load_next_stage(s);
         cp_async_commit<SM80>();
     }
     for (int kt = 0; kt < KT; ++kt) {
@@ -236,7 +314,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         // Makes stage kt visible, and every warp is done with the stage loaded next.
         __syncthreads();
         const int next = kt + STAGES - 1;
-        if (next < KT) load_stage(next % STAGES, next);
+        if (next < KT) load_next_stage(next % STAGES);
         cp_async_commit<SM80>();
         const unsigned char* as = As + (kt % STAGES) * BM * RB;
         const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
@@ -266,22 +344,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     }
     cp_async_wait<SM80, 0>();
 
-    if (p.splits > 1) {
-        Acc* part = (Acc*)p.partial + (i64)blockIdx.z * M * N;
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int m = m0 + wm * WTM + mi * 16 + (lane >> 2) + h * 8;
-#pragma unroll
-                for (int ni = 0; ni < NI; ++ni) {
-                    const int n = n0 + wn * WTN + ni * 8 + (lane & 3) * 2;
-                    if (m < M && n < N) part[(i64)m * N + n] = acc[mi][ni][h * 2];
-                    if (m < M && n + 1 < N) part[(i64)m * N + n + 1] = acc[mi][ni][h * 2 + 1];
-                }
-            }
-        return;
-    }
+    if (p.splits > 1 && !splitk_sum<Acc, MI * NI, NT>(p, &acc[0][0][0])) return;
     // The accumulator tile goes through shared memory as floats (int32 sums convert exactly as
     // the CPU's `as f32` does: round to nearest even), rows padded by 4 floats so the float2
     // writes of a warp hit 32 different banks; the epilogue then runs once per 8 channels with
@@ -343,17 +406,3 @@ CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 4)
 CONV_MMA(imma75, s8_t, false, 128, 64, 64, 2, 2, 2)
 CONV_MMA(imma75, s8_t, false, 64, 64, 64, 2, 2, 2)
 #endif
-
-// Split-K: sums the partial products and applies the epilogue. One thread per output.
-template <typename Acc>
-__device__ __forceinline__ void splitk_reduce(const ConvParams& p) {
-    const int M = p.out_h * p.out_w, N = p.cout;
-    const i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= (i64)M * N) return;
-    Acc s = 0;
-    for (int z = 0; z < p.splits; ++z) s += ((const Acc*)p.partial)[(i64)z * M * N + i];
-    conv_store<half_t>(p, (int)(i / N), (int)(i % N), (float)s);
-}
-
-extern "C" __global__ void conv_splitk_reduce_f16(ConvParams p) { splitk_reduce<float>(p); }
-extern "C" __global__ void conv_splitk_reduce_s8(ConvParams p) { splitk_reduce<int>(p); }

@@ -29,7 +29,6 @@ __device__ __forceinline__ void conv_simt(const ConvParams& p) {
     const int m0 = blockIdx.x * BM, n0 = blockIdx.y * BN;
     const int tid = threadIdx.x;
     const int tx = tid % (BN / TN), ty = tid / (BN / TN);
-    const int up_h = p.in_h * p.up, up_w = p.in_w * p.up;
     float acc[TM][TN];
 #pragma unroll
     for (int i = 0; i < TM; ++i)
@@ -46,8 +45,8 @@ __device__ __forceinline__ void conv_simt(const ConvParams& p) {
                 const int ky = tap / p.kw, kx = tap - ky * p.kw;
                 const int oy = m / p.out_w, ox = m - oy * p.out_w;
                 const int iy = oy * p.stride - p.pad + ky, ix = ox * p.stride - p.pad + kx;
-                if (iy >= 0 && iy < up_h && ix >= 0 && ix < up_w) {
-                    const i64 pix = (i64)(iy / p.up) * p.in_w + ix / p.up;
+                if (iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w) {
+                    const i64 pix = (i64)iy * p.in_w + ix;
                     v = ldf(x + pix * p.in_stride + g * cin_g + ci);
                 }
             }
@@ -109,8 +108,8 @@ __device__ __noinline__ int patch_bytes(const ConvParams& p, const s8_t* x, int 
         const int tap = (k + b) / p.cin, ci = k + b - tap * p.cin;
         const int ky = tap / p.kw, kx = tap - ky * p.kw;
         const int iy = oy * p.stride - p.pad + ky, ix = ox * p.stride - p.pad + kx;
-        if (iy < 0 || iy >= p.in_h * p.up || ix < 0 || ix >= p.in_w * p.up) continue;
-        v |= (u32)(unsigned char)x[((i64)(iy / p.up) * p.in_w + ix / p.up) * p.in_stride + ci] << (8 * b);
+        if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+        v |= (u32)(unsigned char)x[((i64)iy * p.in_w + ix) * p.in_stride + ci] << (8 * b);
     }
     return (int)v;
 }
@@ -158,8 +157,8 @@ __device__ __forceinline__ void conv_dp4a(const ConvParams& p) {
                     const int tap = k / p.cin, ci = k - tap * p.cin;
                     const int ky = tap / p.kw, kx = tap - ky * p.kw;
                     const int iy = oy * p.stride - p.pad + ky, ix = ox * p.stride - p.pad + kx;
-                    if (iy >= 0 && iy < p.in_h * p.up && ix >= 0 && ix < p.in_w * p.up)
-                        v = *(const int*)(x + ((i64)(iy / p.up) * p.in_w + ix / p.up) * p.in_stride + ci);
+                    if (iy >= 0 && iy < p.in_h && ix >= 0 && ix < p.in_w)
+                        v = *(const int*)(x + ((i64)iy * p.in_w + ix) * p.in_stride + ci);
                 } else {
                     v = patch_bytes(p, x, oy, ox, k, K);
                 }
@@ -214,3 +213,52 @@ __device__ __forceinline__ void conv_dp4a(const ConvParams& p) {
 CONV_DP4A(32, 32, 2, 2)
 CONV_DP4A(64, 64, 4, 4)
 CONV_DP4A(128, 64, 8, 4)
+
+// Direct convolution for convs with a short K (the network's first conv: 3 input channels,
+// K = 27), where a GEMM tile would be mostly padding: one thread computes 8 output channels of
+// one pixel from weights staged in shared memory as floats ([k][cout], so a thread's 8 filters
+// are two float4 reads). Needs groups = 1 and K * cout * 4 bytes of dynamic shared memory
+// (the tactic's limits, engine/src/backend/cuda/tactics.rs).
+template <typename T>
+__device__ __forceinline__ void conv_direct(const ConvParams& p) {
+    extern __shared__ __align__(16) float ws[];
+    const T* x = (const T*)p.x;
+    const T* w = (const T*)p.w;
+    const int N = p.cout, K = p.kh * p.kw * p.cin, NG = (N + 7) / 8, NS = NG * 8;
+    for (int i = threadIdx.x; i < K * NS; i += blockDim.x) {
+        const int k = i / NS, n = i - k * NS;
+        ws[i] = n < N ? ldf(w + (i64)n * K + k) : 0.0f;
+    }
+    __syncthreads();
+    const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
+    const int M = p.out_h * p.out_w;
+    if (t >= (i64)M * NG) return;
+    const int m = (int)(t / NG), n0 = (int)(t - (i64)m * NG) * 8;
+    const int oy = m / p.out_w, ox = m - oy * p.out_w;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    const float* wk = ws + n0;
+    for (int ky = 0; ky < p.kh; ++ky) {
+        const int iy = oy * p.stride - p.pad + ky;
+        for (int kx = 0; kx < p.kw; ++kx, wk += p.cin * NS) {
+            const int ix = ox * p.stride - p.pad + kx;
+            if (iy < 0 || iy >= p.in_h || ix < 0 || ix >= p.in_w) continue;
+            const T* px = x + ((i64)iy * p.in_w + ix) * p.in_stride;
+            for (int ci = 0; ci < p.cin; ++ci) {
+                const float v = ldf(px + ci);
+                const float4 a = *(const float4*)(wk + ci * NS), b = *(const float4*)(wk + ci * NS + 4);
+                acc[0] = fmaf(v, a.x, acc[0]);
+                acc[1] = fmaf(v, a.y, acc[1]);
+                acc[2] = fmaf(v, a.z, acc[2]);
+                acc[3] = fmaf(v, a.w, acc[3]);
+                acc[4] = fmaf(v, b.x, acc[4]);
+                acc[5] = fmaf(v, b.y, acc[5]);
+                acc[6] = fmaf(v, b.z, acc[6]);
+                acc[7] = fmaf(v, b.w, acc[7]);
+            }
+        }
+    }
+    for (int j = 0; j < 8 && n0 + j < N; ++j) conv_store<T>(p, m, n0 + j, acc[j]);
+}
+
+extern "C" __global__ void conv_direct_f32(ConvParams p) { conv_direct<float>(p); }
+extern "C" __global__ void conv_direct_f16(ConvParams p) { conv_direct<half_t>(p); }

@@ -116,6 +116,15 @@ impl Engine {
             Backend::Cuda(e) => e.memory(),
         }
     }
+
+    /// The names of the tactics that can run conv `node` on this engine's GPU, any of which a
+    /// plan may choose for it (none on the CPU, which has one way to run a conv).
+    pub fn conv_tactics(&self, node: usize) -> Vec<String> {
+        match &self.backend {
+            Backend::Cpu(_) => Vec::new(),
+            Backend::Cuda(e) => e.conv_tactics(node),
+        }
+    }
 }
 
 /// A CUDA plan loads only on its compute capability; on another GPU model of the same one it

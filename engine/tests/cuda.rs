@@ -446,27 +446,65 @@ fn tensors(engine: &Engine, g: &Graph, input: &[f32]) -> Vec<Option<Vec<f32>>> {
         .collect()
 }
 
-/// `engine`'s plan with tactic `name` for every INT8 conv; a tensor-core tactic only where the
-/// kernel can take the conv (cin and the input slice on 16 bytes), the others dp4a.
-fn forced(engine: &Engine, name: &str) -> Engine {
+/// `engine`'s plan with the tactic `pick` names for each conv, given the tactics that can run
+/// it on this GPU; the tuned one where `pick` names none.
+fn forced(engine: &Engine, pick: impl Fn(usize, &[String]) -> Option<String>) -> Engine {
     let mut plan = engine.plan().clone();
-    let q = plan.quant.clone().expect("an int8 plan");
-    let (g, mem) = (engine.graph(), engine.memory());
     for t in &mut plan.tactics {
-        if q.int8[t.node] {
-            let x = g.nodes[t.node].inputs[0];
-            let p = mem.placements[x];
-            let imma_ok = [g.shape(x).c, p.offset, p.pixel_stride]
-                .iter()
-                .all(|v| v.is_multiple_of(16));
-            t.name = if imma_ok || name.starts_with("dp4a") {
-                name.into()
-            } else {
-                "dp4a-s8 64x64".into()
-            };
+        if let Some(name) = pick(t.node, &engine.conv_tactics(t.node)) {
+            t.name = name;
         }
     }
     Engine::from_plan(plan).expect("a forced plan loads")
+}
+
+#[test]
+fn float_convs_match_the_cpu_on_every_float_kernel() {
+    if !gpu_or_skip("float_convs_match_the_cpu_on_every_float_kernel") {
+        return;
+    }
+    let g = graph("engine/tests/fixtures/allops.cfg", Some((64, 64)), 5);
+    let cpu = engine(g.clone(), &edge_engine::optimize::Pass::ALL);
+    let input = random_input(&cpu, 3);
+    let want = run(&cpu, &input);
+    let cc = Gpu::open(0).expect("gpu").info.cc;
+    let mut runs = vec![
+        (Precision::Fp32, 1e-4, "direct-f32 1x8"),
+        (Precision::Fp32, 1e-4, "simt-f32 32x32"),
+        (Precision::Fp16, 3e-2, "direct-f16 1x8"),
+        (Precision::Fp16, 3e-2, "simt-f16 128x64"),
+    ];
+    if cc.0 >= 8 {
+        runs.push((Precision::Fp16, 3e-2, "hmma-f16 k32 w2x4 s3 128x128"));
+        runs.push((
+            Precision::Fp16,
+            3e-2,
+            "hmma-f16 k64 w2x2 s4 64x64 split-k 2",
+        ));
+        runs.push((
+            Precision::Fp16,
+            3e-2,
+            "hmma-f16 k32 w2x2 s4 64x64 split-k 8",
+        ));
+    }
+    for (precision, tol, name) in runs {
+        let gpu = cuda_engine(g.clone(), precision);
+        let taken = std::cell::Cell::new(0);
+        let e = forced(&gpu, |_, can| {
+            let takes = can.iter().any(|c| c == name);
+            taken.set(taken.get() + usize::from(takes));
+            takes.then(|| name.to_string())
+        });
+        assert!(taken.get() >= 1, "{name} runs no conv of allops");
+        for (i, (h, w)) in run(&e, &input).iter().zip(&want).enumerate() {
+            let err = rel_err(h, w);
+            eprintln!(
+                "allops {name} on {} convs, head {i}: relative error {err:.2e}",
+                taken.get()
+            );
+            assert!(err <= tol, "{name} head {i}: {err:e} > {tol:e}");
+        }
+    }
 }
 
 #[test]
@@ -500,7 +538,18 @@ fn int8_tensors_equal_the_cpu_for_every_int8_kernel() {
     }
     let mut engines = vec![("tuned".to_string(), gpu.clone())];
     for label in variants {
-        let e = forced(&gpu, label);
+        // Where the kernel cannot take an INT8 conv (cin or the input slice not on 16 bytes, K
+        // too short to split), dp4a.
+        let e = forced(&gpu, |node, can| {
+            q.int8[node].then(|| {
+                let name = if can.iter().any(|c| c == label) {
+                    label
+                } else {
+                    "dp4a-s8 64x64"
+                };
+                name.to_string()
+            })
+        });
         let imma = e
             .plan()
             .tactics
@@ -598,8 +647,9 @@ fn yolov3_416_int8_follows_the_cpu_int8() {
         }
         let (want, got) = (tensors(&cpu, &g, &input), tensors(&gpu, &g, &input));
         let (mut differ, mut total, mut worst) = (0, 0, 0f32);
-        for (t, s) in q.scales.iter().enumerate() {
-            let (Some(s), Some(a), Some(b)) = (s, &got[t], &want[t]) else {
+        // The plan's graph is `g` plus the keep_alive tensors after it.
+        for ((s, a), b) in q.scales.iter().zip(&got).zip(&want) {
+            let (Some(s), Some(a), Some(b)) = (s, a, b) else {
                 continue;
             };
             total += a.len();

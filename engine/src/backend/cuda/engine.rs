@@ -23,6 +23,8 @@ use cudarc::driver::sys::CUfunction;
 
 /// 8 GiB of activations: far above any detector on a Jetson, refused before allocating.
 const MAX_ARENA_BYTES: usize = 8 << 30;
+/// The split-K tile counters at the start of the workspace, 256-byte aligned.
+const SPLIT_COUNTER_BYTES: usize = (tactics::SPLIT_TILES * 4).next_multiple_of(256);
 
 enum NodeCode {
     Conv {
@@ -158,7 +160,7 @@ impl CudaEngine {
                 _ => NodeCode::Other,
             });
         }
-        Ok(CudaEngine {
+        let engine = CudaEngine {
             nodes,
             module,
             gpu,
@@ -167,7 +169,43 @@ impl CudaEngine {
             memory,
             precision,
             quant,
+        };
+        engine.check_tactics()?;
+        Ok(engine)
+    }
+
+    /// The names of the tactics that can run conv `node` on this GPU.
+    pub fn conv_tactics(&self, node: usize) -> Vec<String> {
+        self.conv_shape(node).map_or_else(Vec::new, |s| {
+            tactics::runnable(&s, self.gpu.info.cc)
+                .iter()
+                .map(|t| t.name(s.arith))
+                .collect()
         })
+    }
+
+    /// Every conv's tactic can take it on this GPU: a kernel given a conv it was not made for
+    /// (a split-K grid past its counters, a misaligned input) would write out of bounds.
+    fn check_tactics(&self) -> Result<()> {
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let (Some(shape), Some(t)) = (self.conv_shape(i), self.tactic(i)) else {
+                continue;
+            };
+            if !tactics::can_run(&t, &shape, self.gpu.info.cc) {
+                return Err(PlanError::Malformed {
+                    offset: 0,
+                    what: format!(
+                        "conv {}: tactic {} cannot run it on compute capability {}.{}",
+                        node.name,
+                        t.name(shape.arith),
+                        self.gpu.info.cc.0,
+                        self.gpu.info.cc.1
+                    ),
+                }
+                .into());
+            }
+        }
+        Ok(())
     }
 
     pub fn graph(&self) -> &Graph {
@@ -266,24 +304,23 @@ impl CudaEngine {
         }
     }
 
-    /// Bytes of split-K workspace (FP32 or int32 partial sums) the plan's tactics need (or
-    /// `tactic` for `node`, tuning).
+    /// Bytes of split-K workspace the plan's tactics need (or `tactic` for `node`, tuning):
+    /// the tile counters, then the partial sums (FP32 or int32) of the largest split conv,
+    /// whole tiles of them. It must be zeroed when made.
     pub fn workspace_bytes(&self, tactic: Option<(usize, ConvTactic)>) -> usize {
-        (0..self.nodes.len())
+        let partials = (0..self.nodes.len())
             .filter_map(|i| {
                 let t = match tactic {
                     Some((n, t)) if n == i => t,
                     _ => self.tactic(i)?,
                 };
                 let s = self.conv_shape(i)?;
-                Some(if t.splits > 1 {
-                    t.splits as usize * s.m * s.n * 4
-                } else {
-                    0
-                })
+                let (bm, bn) = (t.kernel.bm as usize, t.kernel.bn as usize);
+                (t.splits > 1)
+                    .then(|| t.splits as usize * s.m.div_ceil(bm) * bm * s.n.div_ceil(bn) * bn * 4)
             })
-            .max()
-            .unwrap_or(0)
+            .max();
+        partials.map_or(0, |p| SPLIT_COUNTER_BYTES + p)
     }
 
     fn function(&self, name: &str, shared: u32) -> Result<CUfunction> {
@@ -386,7 +423,7 @@ impl CudaEngine {
                         y: ptr(node.output),
                         y_inv: y_inv(node.output),
                         out_stride: os as usize,
-                        partial: workspace,
+                        workspace,
                         vec8,
                     },
                     t,
@@ -403,6 +440,14 @@ impl CudaEngine {
                         ],
                         k.threads,
                     ),
+                    Family::Direct => (
+                        [
+                            (m * c.filters.div_ceil(8)).div_ceil(k.threads as usize) as u32,
+                            1,
+                            1,
+                        ],
+                        k.threads,
+                    ),
                     Family::Dp4a | Family::Mma { .. } => (
                         [
                             m.div_ceil(k.bm as usize) as u32,
@@ -412,7 +457,8 @@ impl CudaEngine {
                         k.threads,
                     ),
                 };
-                let shared = k.shared_bytes(arith);
+                let shape = self.conv_shape(i).expect("a conv has a conv shape");
+                let shared = k.shared_bytes(&shape);
                 out.push(Launch {
                     func: self.function(&k.symbol(arith), shared)?,
                     grid,
@@ -420,13 +466,6 @@ impl CudaEngine {
                     shared,
                     args: Args::Conv(p),
                 });
-                if t.splits > 1 {
-                    out.push(Launch::elementwise(
-                        self.function(&format!("conv_splitk_reduce_{}", arith.name()), 0)?,
-                        m * c.filters,
-                        Args::Conv(p),
-                    ));
-                }
             }
             (Op::BatchNorm(_), NodeCode::ScaleShift { mul, add }) => {
                 out.push(unary(
@@ -720,7 +759,8 @@ struct ConvPtrs {
     y: u64,
     y_inv: f32,
     out_stride: usize,
-    partial: u64,
+    /// Split-K: the tile counters, then the partial sums (`Engine::workspace_bytes`).
+    workspace: u64,
     /// Output and residual pixel strides and element offsets are multiples of 8.
     vec8: bool,
 }
@@ -741,7 +781,12 @@ fn conv_params(
         wmul: p.wmul,
         res: p.res.map_or(0, |r| r.0),
         y: p.y,
-        partial: if t.splits > 1 { p.partial } else { 0 },
+        counters: if t.splits > 1 { p.workspace } else { 0 },
+        partial: if t.splits > 1 {
+            p.workspace + SPLIT_COUNTER_BYTES as u64
+        } else {
+            0
+        },
         res_scale: p.res.map_or(0.0, |r| r.2),
         y_inv: p.y_inv,
         in_h: x.h as i32,
@@ -757,7 +802,6 @@ fn conv_params(
         kw: c.kernel as i32,
         stride: c.stride as i32,
         pad: c.pad as i32,
-        up: 1,
         groups: c.groups as i32,
         act: c.act as i32,
         post_act: c.post_act as i32,

@@ -46,6 +46,9 @@ pub enum Family {
     Simt,
     /// CUDA-core int8 dot products (dp4a, sm_61+), any INT8 conv; `conv_simt.cu`.
     Dp4a,
+    /// CUDA-core FMA, one thread per pixel and 8 filters (`bn`), weights in shared memory;
+    /// float convs with a short K (`DIRECT_MAX_K`); `conv_simt.cu`.
+    Direct,
     /// Tensor cores, `conv_hmma.cu`: FP16 m16n8k16 -> FP32, or INT8 m16n8k32 -> int32 (both
     /// sm_80+, cp.async); `sm75`: INT8 as m8n8k16 with synchronous loads (sm_75+). `bk` is in
     /// elements.
@@ -83,6 +86,14 @@ impl Kernel {
             threads,
         }
     }
+    const fn direct() -> Kernel {
+        Kernel {
+            family: Family::Direct,
+            bm: 1,
+            bn: 8,
+            threads: 256,
+        }
+    }
     const fn mma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
         Kernel {
             family: Family::Mma {
@@ -118,6 +129,7 @@ impl Kernel {
         match self.family {
             Family::Simt => format!("conv_simt_{}_{bm}x{bn}", arith.name()),
             Family::Dp4a => format!("conv_dp4a_{bm}x{bn}"),
+            Family::Direct => format!("conv_direct_{}", arith.name()),
             Family::Mma {
                 bk,
                 wm,
@@ -135,10 +147,13 @@ impl Kernel {
         }
     }
 
-    /// Dynamic shared memory of a launch for a conv of arithmetic `arith`.
-    pub fn shared_bytes(&self, arith: Arith) -> u32 {
+    /// Dynamic shared memory of a launch for a conv of this shape.
+    pub fn shared_bytes(&self, shape: &ConvShape) -> u32 {
+        let arith = shape.arith;
         match self.family {
             Family::Simt | Family::Dp4a => 0,
+            // The weights as floats, filters padded to whole groups of 8.
+            Family::Direct => (shape.k * shape.n.next_multiple_of(8) * 4) as u32,
             // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for.
             Family::Mma { bk, stages, .. } => {
                 (stages * (self.bm + self.bn) * bk * arith.bytes() as u32)
@@ -200,6 +215,15 @@ const IMMA75: [Kernel; 2] = [
     Kernel::mma75(64, 64, 64, 2, 2),
 ];
 
+/// The direct kernel's limits: a short K (a thread runs all of it for 8 filters), and shared
+/// weights that leave room for several blocks per SM.
+const DIRECT_MAX_K: usize = 128;
+const DIRECT_MAX_SHARED: u32 = 32 << 10;
+
+/// Split-K runs only where a conv's grid has fewer output tiles than this (where most SMs
+/// would idle); the split-K workspace holds one arrival counter per tile.
+pub const SPLIT_TILES: usize = 256;
+
 /// One choice for one conv: a kernel and how many ways K is split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvTactic {
@@ -214,6 +238,7 @@ impl ConvTactic {
         let family = match k.family {
             Family::Simt => format!("simt-{}", arith.name()),
             Family::Dp4a => "dp4a-s8".into(),
+            Family::Direct => format!("direct-{}", arith.name()),
             Family::Mma {
                 bk,
                 wm,
@@ -277,9 +302,15 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .collect()
     };
     match arith {
-        Arith::F32 => SIMT_F32.iter().copied().map(one).collect(),
+        Arith::F32 => SIMT_F32
+            .iter()
+            .chain(&[Kernel::direct()])
+            .copied()
+            .map(one)
+            .collect(),
         Arith::F16 => SIMT_F16
             .iter()
+            .chain(&[Kernel::direct()])
             .chain(&HMMA)
             .copied()
             .map(one)
@@ -297,30 +328,50 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
     }
 }
 
+/// Whether tactic `t` computes this conv correctly on a GPU of compute capability `cc`: what a
+/// plan's tactic must meet to load.
+pub fn can_run(t: &ConvTactic, shape: &ConvShape, cc: (i32, i32)) -> bool {
+    match t.kernel.family {
+        Family::Simt | Family::Dp4a => true,
+        Family::Direct => shape.groups == 1 && t.kernel.shared_bytes(shape) <= DIRECT_MAX_SHARED,
+        Family::Mma { sm75, .. } => {
+            // sm_80+ runs the cp.async kernels; sm_75..sm_79 the synchronous INT8 ones.
+            let arch = if sm75 {
+                cc.0 == 7 && cc.1 >= 5
+            } else {
+                cc.0 >= 8
+            };
+            // A 16-byte chunk of a patch row must be one tap's channels, 16-byte aligned.
+            let chunk = 16 / shape.arith.bytes();
+            let fits =
+                shape.groups == 1 && shape.cin.is_multiple_of(chunk) && shape.in_align >= chunk;
+            arch && fits && (t.splits == 1 || tiles(t, shape) < SPLIT_TILES)
+        }
+    }
+}
+
+fn tiles(t: &ConvTactic, shape: &ConvShape) -> usize {
+    shape.m.div_ceil(t.kernel.bm as usize) * shape.n.div_ceil(t.kernel.bn as usize)
+}
+
 /// Every tactic that can run this conv on a GPU of compute capability `cc`.
-pub fn candidates(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
-    // A 16-byte chunk of a patch row must be one tap's channels, 16-byte aligned.
-    let chunk = 16 / shape.arith.bytes();
-    let mma_fits = shape.groups == 1 && shape.cin.is_multiple_of(chunk) && shape.in_align >= chunk;
+pub fn runnable(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
     all(shape.arith)
         .into_iter()
+        .filter(|t| can_run(t, shape, cc))
+        .collect()
+}
+
+/// The tactics the builder times for this conv: the runnable ones that can pay off. The direct
+/// kernel only for a short K; split-K only where the tile grid leaves most SMs idle
+/// (`SPLIT_TILES`) and each split keeps at least 8 k-tiles of 64 bytes.
+pub fn candidates(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
+    let k_bytes = shape.k * shape.arith.bytes();
+    runnable(shape, cc)
+        .into_iter()
         .filter(|t| match t.kernel.family {
-            Family::Simt | Family::Dp4a => true,
-            Family::Mma { sm75, .. } => {
-                // sm_80+ runs the cp.async kernels; sm_75..sm_79 the synchronous INT8 ones.
-                let arch = if sm75 {
-                    cc.0 == 7 && cc.1 >= 5
-                } else {
-                    cc.0 >= 8
-                };
-                // Split K only where the tile grid leaves most SMs idle and each split keeps at
-                // least 8 k-tiles of 64 bytes. k_per_split is a multiple of every tile's BK.
-                let tiles =
-                    shape.m.div_ceil(t.kernel.bm as usize) * shape.n.div_ceil(t.kernel.bn as usize);
-                let k_bytes = shape.k * shape.arith.bytes();
-                arch && mma_fits
-                    && (t.splits == 1 || (tiles < 256 && k_bytes >= t.splits as usize * 8 * 64))
-            }
+            Family::Direct => shape.k <= DIRECT_MAX_K,
+            _ => t.splits == 1 || k_bytes >= t.splits as usize * 8 * 64,
         })
         .collect()
 }
