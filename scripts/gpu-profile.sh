@@ -3,22 +3,27 @@
 # weights: our kernels through Nsight Compute (durations only; clocks and caches left alone),
 # PyTorch's through torch.profiler (tools/reference/torch_kernels.py). On the GPU host:
 #   scripts/gpu-profile.sh [BIN]        BIN: an edge-infer binary (default .gpu/edge-infer)
+# PRECISIONS="fp16 int8" lists INT8's kernels too (its scales from 32 synthetic scenes);
+# DETAIL=0 skips the per-kernel sections, SKIP_TORCH=1 PyTorch.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.gpu/edge-infer}
 out=${OUT:-/tmp/edge-prof}
 mkdir -p "$out"
 $bin weights --model models/yolov3.cfg --seed 3 -o "$out/yolov3.weights" >/dev/null
-$bin build --model models/yolov3.cfg --weights "$out/yolov3.weights" --device cuda --precision fp16 \
-  -o "$out/y16.engine" >/dev/null
-$bin bench --engine "$out/y16.engine" --iterations 300 --warmup 30 | tail -3
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-if [ -n "$ncu" ]; then
+for p in ${PRECISIONS:-fp16}; do
+  int8=()
+  [ "$p" = int8 ] && int8=(--calib-cache "$out/yolov3.calib" --calib-images synthetic:scenes:7 --calib-count 32)
+  $bin build --model models/yolov3.cfg --weights "$out/yolov3.weights" --device cuda --precision $p \
+    ${int8[@]+"${int8[@]}"} -o "$out/y-$p.engine" >/dev/null
+  $bin bench --engine "$out/y-$p.engine" --iterations 300 --warmup 30 | tail -3
+  [ -n "$ncu" ] || { echo "no ncu here"; continue; }
   # One network pass is the first graph launch of `bench --iterations 1 --warmup 0`.
   timeout 300 "$ncu" --clock-control none --cache-control none --metrics gpu__time_duration.sum \
-    --csv --print-units base $bin bench --engine "$out/y16.engine" --iterations 1 --warmup 0 \
-    > "$out/ours-ncu.csv" 2> "$out/ours-ncu.err"
-  python3 - "$out/ours-ncu.csv" <<'PY'
+    --csv --print-units base $bin bench --engine "$out/y-$p.engine" --iterations 1 --warmup 0 \
+    > "$out/ours-ncu-$p.csv" 2> "$out/ours-ncu-$p.err"
+  python3 - "$out/ours-ncu-$p.csv" "$p" <<'PY'
 import csv, sys, collections
 rows = [r for r in csv.reader(l for l in open(sys.argv[1]) if l.startswith('"'))]
 head, rows = rows[0], rows[1:]
@@ -40,21 +45,21 @@ for n, t in first:
     cnt[n.split("(")[0]] += 1
 for i, (n, t) in enumerate(first):
     print(f"{i:4d} {t:8.2f} us  {n[:100]}")
-print(f"ours fp16: {len(first)} kernels in the network, kernel time {sum(t for _, t in first) / 1e3:.3f} ms")
+print(f"ours {sys.argv[2]}: {len(first)} kernels in the network, kernel time {sum(t for _, t in first) / 1e3:.3f} ms")
 for n, t in by.most_common(12):
     print(f"   {t:9.1f} us  {cnt[n]:3d}x  {n}")
 PY
-  tail -3 "$out/ours-ncu.err"
+  tail -3 "$out/ours-ncu-$p.err"
+done
+if [ -n "$ncu" ] && [ "${DETAIL:-14}" != 0 ]; then
   # Why the conv kernels take what they take: stall reasons, occupancy and throughput of the
-  # first conv launches (YOLOv3's 208x208 .. 52x52 layers) and their split-K reductions.
+  # first conv launches (YOLOv3's 208x208 .. 52x52 layers).
   timeout 300 "$ncu" --clock-control none --cache-control none -k regex:conv_ --launch-count ${DETAIL:-14} \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
-    $bin bench --engine "$out/y16.engine" --iterations 1 --warmup 0 > "$out/ours-detail.txt" 2>&1
+    $bin bench --engine "$out/y-fp16.engine" --iterations 1 --warmup 0 > "$out/ours-detail.txt" 2>&1
   grep -E "conv_|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Shared Memory Config|Block Limit|Compute \(SM\) Throughput|Memory Throughput|Stall|Issue Slots|Executed Ipc A|Waves Per SM|Grid Size|Block Size|No Eligible|One or More" \
     "$out/ours-detail.txt" | sed 's/  */ /g' | head -${DETAIL_LINES:-400}
-else
-  echo "no ncu here"
 fi
 [ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tools/reference/torch_kernels.py --cfg models/yolov3.cfg --weights "$out/yolov3.weights" \
   --json "$out/torch-kernels.json"

@@ -92,9 +92,11 @@ struct ConvParams {
 
 // The CPU backend's conv epilogue: act(acc * wmul + bias) (INT8: `acc` is the exact int32 sum
 // converted to float; float convs have no wmul), then post_act(. + residual), then the store.
+__device__ __forceinline__ float conv_act(const ConvParams& p, float acc, float wmul, float bias) {
+    return activate(__fadd_rn(p.wmul ? __fmul_rn(acc, wmul) : acc, bias), p.act);
+}
 __device__ __forceinline__ float conv_act(const ConvParams& p, int n, float acc) {
-    const float v = p.wmul ? __fmul_rn(acc, p.wmul[n]) : acc;
-    return activate(__fadd_rn(v, p.bias[n]), p.act);
+    return conv_act(p, acc, p.wmul ? p.wmul[n] : 0.0f, p.bias[n]);
 }
 __device__ __forceinline__ float conv_residual(const ConvParams& p, float v, float r) {
     return activate(__fadd_rn(v, r), p.post_act);

@@ -111,25 +111,38 @@ __device__ __forceinline__ void store8(void* p, i64 i, const float* v, float inv
     }
 }
 
-// The epilogue of a BM x BN tile held in shared memory as floats (row stride `cs`), 8 channels
-// per step; `p.vec8` says 8-channel accesses of output and residual are aligned. The float
-// type of both kernels' plans is FP16.
-__device__ __noinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, int cs, int bm,
-                                                int bn, int m0, int n0, int M, int N) {
-    for (int i = threadIdx.x; i < bm * bn / 8; i += blockDim.x) {
-        const int r = i / (bn / 8), c = (i - r * (bn / 8)) * 8;
-        const int m = m0 + r, n = n0 + c;
-        if (m >= M || n >= N) continue;
-        const float* src = ct + r * cs + c;
-        if (!p.vec8 || n + 8 > N) {
-            for (int j = 0; j < 8 && n + j < N; ++j) conv_store<half_t>(p, m, n + j, src[j]);
-            continue;
-        }
+// 8 floats from 16-byte aligned memory (shared or global).
+__device__ __forceinline__ void load8f(const float* p, float* v) {
+    const float4 a = *(const float4*)p, b = *(const float4*)(p + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
+    v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
+}
+
+// The epilogue of a BM x BN tile held in shared memory as floats (row stride CS), 8 channels
+// per step. A thread keeps one group of 8 channels for all its rows, so it loads their bias
+// (and INT8 multipliers) once; `p.vec8` says 8-channel accesses of output and residual are
+// aligned. The float type of both kernels' plans is FP16.
+template <int BM, int BN, int NT, int CS>
+__device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, int m0, int n0,
+                                                   int M, int N) {
+    constexpr int GROUPS = BN / 8, ROWS = NT / GROUPS;
+    static_assert(NT % GROUPS == 0, "every thread keeps one channel group");
+    const int c = (threadIdx.x % GROUPS) * 8, n = n0 + c;
+    if (n >= N) return;
+    if (!p.vec8 || n + 8 > N) {
+        for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS)
+            for (int j = 0; j < 8 && n + j < N; ++j) conv_store<half_t>(p, m0 + r, n + j, ct[r * CS + c + j]);
+        return;
+    }
+    float bias[8], wmul[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    load8f(p.bias + n, bias);
+    if (p.wmul) load8f(p.wmul + n, wmul);
+#pragma unroll 1
+    for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS) {
+        const int m = m0 + r;
         float v[8];
-        const float4 a = *(const float4*)src, b = *(const float4*)(src + 4);
-        v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w;
-        v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
-        for (int j = 0; j < 8; ++j) v[j] = conv_act(p, n + j, v[j]);
+        load8f(ct + r * CS + c, v);
+        for (int j = 0; j < 8; ++j) v[j] = conv_act(p, v[j], wmul[j], bias[j]);
         if (p.res) {
             float rv[8];
             load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
@@ -365,7 +378,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
             }
         }
     __syncthreads();
-    conv_epilogue_tile(p, ct, CS, BM, BN, m0, n0, M, N);
+    conv_epilogue_tile<BM, BN, NT, CS>(p, ct, m0, n0, M, N);
 }
 
 // Names: conv_<hmma|imma|imma75>_<BM>x<BN>x<BK>_w<WM>x<WN>_s<STAGES>, BK in elements;
@@ -389,6 +402,7 @@ CONV_MMA(hmma, half_t, true, 128, 64, 64, 2, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 128, 64, 2, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 3)
+CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 6)
 
 CONV_MMA(imma, s8_t, true, 128, 128, 64, 2, 4, 3)
 CONV_MMA(imma, s8_t, true, 128, 64, 64, 2, 2, 3)
@@ -398,6 +412,7 @@ CONV_MMA(imma, s8_t, true, 128, 128, 128, 2, 4, 3)
 CONV_MMA(imma, s8_t, true, 128, 64, 128, 2, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 128, 128, 2, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 4)
+CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 6)
 #endif
 // Turing's INT8 tensor cores (m8n8k16 and ldmatrix need sm_75; built for every later
 // architecture too, so a newer GPU can run them in tests). Tiles whose FP32 epilogue tile fits

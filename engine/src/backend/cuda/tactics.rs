@@ -182,7 +182,7 @@ const SIMT_F16: [Kernel; 3] = [
     Kernel::simt(64, 64, 256),
     Kernel::simt(128, 64, 256),
 ];
-const HMMA: [Kernel; 11] = [
+const HMMA: [Kernel; 12] = [
     Kernel::mma(128, 128, 32, 2, 2, 3),
     Kernel::mma(128, 128, 32, 2, 4, 3),
     Kernel::mma(128, 64, 32, 2, 2, 3),
@@ -194,13 +194,15 @@ const HMMA: [Kernel; 11] = [
     Kernel::mma(64, 128, 64, 2, 2, 4),
     Kernel::mma(64, 64, 64, 2, 2, 4),
     Kernel::mma(64, 64, 64, 2, 2, 3),
+    // Deeper pipelines for the small grids of batch 1, where few warps wait on memory.
+    Kernel::mma(64, 64, 64, 2, 2, 6),
 ];
 const DP4A: [Kernel; 3] = [
     Kernel::dp4a(32, 32, 256),
     Kernel::dp4a(64, 64, 256),
     Kernel::dp4a(128, 64, 256),
 ];
-const IMMA: [Kernel; 8] = [
+const IMMA: [Kernel; 9] = [
     Kernel::mma(128, 128, 64, 2, 4, 3),
     Kernel::mma(128, 64, 64, 2, 2, 3),
     Kernel::mma(64, 64, 64, 2, 2, 4),
@@ -209,6 +211,7 @@ const IMMA: [Kernel; 8] = [
     Kernel::mma(128, 64, 128, 2, 2, 4),
     Kernel::mma(64, 128, 128, 2, 2, 4),
     Kernel::mma(64, 64, 128, 2, 2, 4),
+    Kernel::mma(64, 64, 128, 2, 2, 6),
 ];
 const IMMA75: [Kernel; 2] = [
     Kernel::mma75(128, 64, 64, 2, 2),
@@ -314,7 +317,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&HMMA)
             .copied()
             .map(one)
-            .chain(split(&[HMMA[4], HMMA[5], HMMA[9]]))
+            .chain(split(&[HMMA[4], HMMA[5], HMMA[9], HMMA[11]]))
             .collect(),
         Arith::S8 => DP4A
             .iter()
@@ -322,7 +325,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&IMMA75)
             .copied()
             .map(one)
-            .chain(split(&[IMMA[2], IMMA[3], IMMA[7]]))
+            .chain(split(&[IMMA[2], IMMA[3], IMMA[7], IMMA[8]]))
             .chain(split(&[IMMA75[1]]))
             .collect(),
     }
@@ -335,12 +338,8 @@ pub fn can_run(t: &ConvTactic, shape: &ConvShape, cc: (i32, i32)) -> bool {
         Family::Simt | Family::Dp4a => true,
         Family::Direct => shape.groups == 1 && t.kernel.shared_bytes(shape) <= DIRECT_MAX_SHARED,
         Family::Mma { sm75, .. } => {
-            // sm_80+ runs the cp.async kernels; sm_75..sm_79 the synchronous INT8 ones.
-            let arch = if sm75 {
-                cc.0 == 7 && cc.1 >= 5
-            } else {
-                cc.0 >= 8
-            };
+            // The cp.async kernels need sm_80, the synchronous INT8 ones sm_75.
+            let arch = if sm75 { cc >= (7, 5) } else { cc.0 >= 8 };
             // A 16-byte chunk of a patch row must be one tap's channels, 16-byte aligned.
             let chunk = 16 / shape.arith.bytes();
             let fits =
@@ -363,14 +362,16 @@ pub fn runnable(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
 }
 
 /// The tactics the builder times for this conv: the runnable ones that can pay off. The direct
-/// kernel only for a short K; split-K only where the tile grid leaves most SMs idle
-/// (`SPLIT_TILES`) and each split keeps at least 8 k-tiles of 64 bytes.
+/// kernel only for a short K; Turing's INT8 kernels only on Turing (sm_80+ has the cp.async
+/// ones); split-K only where the tile grid leaves most SMs idle (`SPLIT_TILES`) and each
+/// split keeps at least 8 k-tiles of 64 bytes.
 pub fn candidates(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
     let k_bytes = shape.k * shape.arith.bytes();
     runnable(shape, cc)
         .into_iter()
         .filter(|t| match t.kernel.family {
             Family::Direct => shape.k <= DIRECT_MAX_K,
+            Family::Mma { sm75: true, .. } if cc.0 >= 8 => false,
             _ => t.splits == 1 || k_bytes >= t.splits as usize * 8 * 64,
         })
         .collect()
