@@ -7,7 +7,8 @@ use cudarc::driver::sys::CUfunction;
 use cudarc::driver::{result, CudaStream, DriverError};
 use std::ffi::c_void;
 
-/// `struct ConvParams` in common.cuh.
+/// `struct ConvParams` in common.cuh. The kernel parameter structs are the ABI between this
+/// runtime and a plan's cubin: changing one needs a new `plan::format::VERSION`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ConvParams {
