@@ -32,8 +32,16 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter sees every thread, so the tests of this file run one at a time: one building
+/// an engine must not allocate while another counts.
+fn alone() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn a_thousand_frames_allocate_nothing() {
+    let _alone = alone();
     // Every op kind, views, residuals, two heads; small so the test is quick.
     thousand_frames(engine(
         graph("engine/tests/fixtures/allops.cfg", None, 1),
@@ -42,7 +50,26 @@ fn a_thousand_frames_allocate_nothing() {
 }
 
 #[test]
+fn a_thousand_cpu_int8_frames_allocate_nothing() {
+    let _alone = alone();
+    thousand_frames(allops_int8(edge_engine::Device::Cpu));
+}
+
+/// allops as INT8: int8 buffers, INT8 and float convs, requantizing layers (and on a GPU the
+/// split-K workspace if tuned), scales from one random input.
+fn allops_int8(device: edge_engine::Device) -> edge_engine::Engine {
+    let g = edge_engine::Builder::default()
+        .optimize(graph("engine/tests/fixtures/allops.cfg", None, 1))
+        .unwrap();
+    let mut rng = edge_engine::rng::SplitMix64::new(5);
+    let calibration: Vec<f32> = (0..g.shape(g.input).len()).map(|_| rng.unit()).collect();
+    let scales = int8_scales(&g, &calibration);
+    int8_engine(g, device, scales)
+}
+
+#[test]
 fn a_thousand_cuda_frames_allocate_nothing() {
+    let _alone = alone();
     if !gpu_or_skip("a_thousand_cuda_frames_allocate_nothing") {
         return;
     }
@@ -52,14 +79,7 @@ fn a_thousand_cuda_frames_allocate_nothing() {
             precision,
         ));
     }
-    // INT8: int8 buffers, INT8 and FP16 convs, requantizing layers, split-K workspace if tuned.
-    let g = edge_engine::Builder::default()
-        .optimize(graph("engine/tests/fixtures/allops.cfg", None, 1))
-        .unwrap();
-    let mut rng = edge_engine::rng::SplitMix64::new(5);
-    let calibration: Vec<f32> = (0..g.shape(g.input).len()).map(|_| rng.unit()).collect();
-    let scales = int8_scales(&g, &calibration);
-    thousand_frames(int8_engine(g, edge_engine::Device::Cuda(0), scales));
+    thousand_frames(allops_int8(edge_engine::Device::Cuda(0)));
 }
 
 fn thousand_frames(engine: edge_engine::Engine) {
@@ -95,6 +115,7 @@ fn thousand_frames(engine: edge_engine::Engine) {
 
 #[test]
 fn the_counter_sees_allocations() {
+    let _alone = alone();
     let before = ALLOCATIONS.load(Ordering::SeqCst);
     let v = std::hint::black_box(vec![1u8; 100]);
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > before);
