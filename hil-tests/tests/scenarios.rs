@@ -83,8 +83,10 @@ fn sigterm_stops_cleanly_within_two_seconds() {
 fn a_corrupt_engine_exits_65_with_a_clear_message() {
     let dir = scratch("corrupt");
     let engine = dir.join("bad.engine");
-    // The current plan format version (3), so the loader gets as far as the truncation.
-    std::fs::write(&engine, b"EDGEPLAN\x03\x00\x00\x00 truncated garbage").unwrap();
+    // The current plan format version, so the loader gets as far as the truncation.
+    use edge_engine::plan::format::{MAGIC, VERSION};
+    let bytes = [&MAGIC[..], &VERSION.to_le_bytes(), b" truncated garbage"].concat();
+    std::fs::write(&engine, bytes).unwrap();
     let cfg = config(&dir, "");
     let (status, out) = run(
         &[
