@@ -253,8 +253,8 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     const int my_cc = tid % CPR, row0 = tid / CPR;
     const u32 a_dst = smem_u32(As + swz<RB>(row0, my_cc)), b_dst = smem_u32(Bs + swz<RB>(row0, my_cc));
 
-    // Each A chunk's output pixel: its patch's top-left input pixel (a row far above the image
-    // for rows past M, so no tap is ever inside) and that pixel's address (unused past M).
+    // Each A chunk's output pixel: its patch's top-left input pixel (a row above the image for
+    // rows past M, so no tap is ever inside) and that pixel's address.
     int a_iy[A_CH], a_ix[A_CH];
     const T* a_src[A_CH];
 #pragma unroll
@@ -263,7 +263,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         const int oy = m / p.out_w, ox = m - oy * p.out_w;
         a_iy[i] = m < M ? oy * p.stride - p.pad : -(1 << 28);
         a_ix[i] = ox * p.stride - p.pad;
-        a_src[i] = m < M ? x + ((i64)a_iy[i] * p.in_w + a_ix[i]) * p.in_stride : x;
+        a_src[i] = x + ((i64)a_iy[i] * p.in_w + a_ix[i]) * p.in_stride;
     }
     const T* b_src[B_CH];
 #pragma unroll
