@@ -110,14 +110,20 @@ impl DeviceBuffer {
                 e,
             )
         })?;
-        // SAFETY: `ptr` holds `bytes` bytes.
-        unsafe { result::memset_d8_sync(ptr, 0, bytes) }
-            .map_err(|e| driver_error("clearing memory", e))?;
-        Ok(DeviceBuffer {
+        // Owned from here, so an error below frees it.
+        let buf = DeviceBuffer {
             ptr,
             bytes,
             ctx: Arc::clone(ctx),
-        })
+        };
+        // SAFETY: `ptr` holds `bytes` bytes.
+        unsafe { result::memset_d8_sync(ptr, 0, bytes) }
+            .map_err(|e| driver_error("clearing memory", e))?;
+        // A memset of device memory may return before it is done, and the kernels run on other
+        // streams: the zeros (split-K's counters among them) must be there before any launch.
+        ctx.synchronize()
+            .map_err(|e| driver_error("clearing memory", e))?;
+        Ok(buf)
     }
 
     /// A buffer holding `data`.
