@@ -401,7 +401,8 @@ impl CudaEngine {
                 },
             ) => {
                 let t = tactic.unwrap_or(*planned);
-                let arith = self.arith(i);
+                let shape = self.conv_shape(i).expect("a conv has a conv shape");
+                let arith = shape.arith;
                 let x = g.shape(node.inputs[0]);
                 let by8 = |t: usize| {
                     place(t).offset.is_multiple_of(8) && place(t).pixel_stride.is_multiple_of(8)
@@ -457,7 +458,6 @@ impl CudaEngine {
                         k.threads,
                     ),
                 };
-                let shape = self.conv_shape(i).expect("a conv has a conv shape");
                 let shared = k.shared_bytes(&shape);
                 out.push(Launch {
                     func: self.function(&k.symbol(arith), shared)?,
