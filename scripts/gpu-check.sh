@@ -104,6 +104,20 @@ except Exception as e:
 PY
   done
 done
+# The same plans with every kernel launched only after the previous one ended (no programmatic
+# dependent launch): what the overlap gains, in the same run.
+for p in fp16 int8; do
+  EDGE_INFER_DEPENDENT_LAUNCH=0 $bin bench --engine "$OUT/yolov3-$p.engine" --iterations 500 --warmup 50 --json \
+    > "$OUT/bench-yolov3-$p-serial.json" 2>"$OUT/bench-yolov3-$p-serial.err" || status=1
+  python3 - "$OUT/bench-yolov3-$p-serial.json" "$p" >> "$summary" <<'PY'
+import json, sys
+try:
+    b = json.load(open(sys.argv[1]))
+    print(f"| bench yolov3 {sys.argv[2]}, serialized launches | network {b['network_median_ms']:.3f} / {b['network_p99_ms']:.3f} ms | infer {b['infer_median_ms']:.3f} / {b['infer_p99_ms']:.3f} |")
+except Exception as e:
+    print(f"| bench yolov3 {sys.argv[2]}, serialized launches | failed: {e} |")
+PY
+done
 python3 - "$OUT/bench-yolov3-fp16.json" "$OUT/bench-yolov3-int8.json" >> "$summary" <<'PY'
 import json, sys
 try:

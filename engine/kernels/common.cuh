@@ -21,8 +21,34 @@ __device__ __forceinline__ half_t f2h(float f) {
 
 __device__ __forceinline__ float ldf(const float* p) { return *p; }
 __device__ __forceinline__ float ldf(const half_t* p) { return h2f(*p); }
+// Through the read-only path: for weights, which no kernel writes, so they may be read before
+// wait_for_previous_kernel (the kernel tests check that only such loads come before it).
+__device__ __forceinline__ float ldf_ro(const float* p) { return __ldg(p); }
+__device__ __forceinline__ float ldf_ro(const half_t* p) { return h2f(__ldg(p)); }
 __device__ __forceinline__ void stf(float* p, float v) { *p = v; }
 __device__ __forceinline__ void stf(half_t* p, float v) { *p = f2h(v); }
+
+// Programmatic dependent launch (sm_90+, see `Launch::record` in
+// engine/src/backend/cuda/launch.rs): a kernel of the frame may be scheduled before the one
+// ahead of it ends, so each kernel calls wait_for_previous_kernel before it reads or writes any
+// activation, counter or output. It returns once the previous kernel has finished and its
+// writes are visible; every kernel waiting, each one is ordered after all earlier ones.
+// start_next_kernel lets the next kernel be scheduled before this one ends (otherwise that
+// happens as this one's CTAs exit). Only the tensor-core convs call it, once their main loop
+// is done: called at the start of every kernel, it made YOLOv3 FP16 7% and FP32 26% slower on
+// an H200 (the next kernel's waiting CTAs took SMs the running one needed), and after the
+// main loop it gains INT8 5% and costs FP16 nothing (scripts/gpu-ab.sh, docs/PERFORMANCE.md).
+// Launched without the attribute, or built for an older GPU, both do nothing.
+__device__ __forceinline__ void wait_for_previous_kernel() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void start_next_kernel() {
+#if __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
 
 // INT8 storage, the rules of engine/src/quant.rs, which the CPU backend reproduces bit for bit:
 // a read is q * scale, a store clamp(round_half_even(v * inv_scale), -127, 127). Products and

@@ -30,7 +30,9 @@ __device__ __forceinline__ void copy16(u32 dst, const void* src, int bytes) {
         asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src), "r"(bytes));
     } else {
         uint4 v = make_uint4(0, 0, 0, 0);
-        if (bytes) v = *(const uint4*)src;
+        // Read-only path: nothing writes a conv's operands while it runs (and weights load
+        // before wait_for_previous_kernel).
+        if (bytes) v = __ldg((const uint4*)src);
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(dst), "r"(v.x), "r"(v.y),
                      "r"(v.z), "r"(v.w));
     }
@@ -282,18 +284,23 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         kx = tap - ky * p.kw;
         koff = (ky * p.in_w + kx) * p.in_stride + ci;
     }
-    auto load_next_stage = [&](int stage) {
+    // load_b: this thread's weight chunks at k = kb into `stage`; load_a: its input chunks at
+    // the walk's k, which then moves on by BK.
+    auto load_b = [&](int stage, int kb) {
+        const bool k_ok = kb < kend;
+#pragma unroll
+        for (int i = 0; i < B_CH; ++i) {
+            const bool in = k_ok && b_src[i];
+            copy16<SM80>(b_dst + stage * BN * RB + i * ROWS * RB, in ? b_src[i] + kb : w, in ? 16 : 0);
+        }
+    };
+    auto load_a = [&](int stage) {
         const bool k_ok = k < kend;
 #pragma unroll
         for (int i = 0; i < A_CH; ++i) {
             const bool in = k_ok && (unsigned)(a_iy[i] + ky) < (unsigned)p.in_h &&
                             (unsigned)(a_ix[i] + kx) < (unsigned)p.in_w;
             copy16<SM80>(a_dst + stage * BM * RB + i * ROWS * RB, in ? a_src[i] + koff : x, in ? 16 : 0);
-        }
-#pragma unroll
-        for (int i = 0; i < B_CH; ++i) {
-            const bool in = k_ok && b_src[i];
-            copy16<SM80>(b_dst + stage * BN * RB + i * ROWS * RB, in ? b_src[i] + k : w, in ? 16 : 0);
         }
         k += BK;
         ci += BK;
@@ -317,9 +324,15 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
 #pragma unroll
             for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
 
+    // The weights of the first stages do not depend on the previous kernel: they load while it
+    // ends, and join the first stage's group.
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s)
+        if (s < KT) load_b(s, k + s * BK);
+    wait_for_previous_kernel();
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
-        if (s < KT) load_next_stage(s);
+        if (s < KT) load_a(s);
         cp_async_commit<SM80>();
     }
     for (int kt = 0; kt < KT; ++kt) {
@@ -327,7 +340,10 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         // Makes stage kt visible, and every warp is done with the stage loaded next.
         __syncthreads();
         const int next = kt + STAGES - 1;
-        if (next < KT) load_next_stage(next % STAGES);
+        if (next < KT) {
+            load_b(next % STAGES, k);
+            load_a(next % STAGES);
+        }
         cp_async_commit<SM80>();
         const unsigned char* as = As + (kt % STAGES) * BM * RB;
         const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
@@ -356,6 +372,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         }
     }
     cp_async_wait<SM80, 0>();
+    start_next_kernel();
 
     if (p.splits > 1 && !splitk_sum<Acc, MI * NI, NT>(p, &acc[0][0][0])) return;
     // The accumulator tile goes through shared memory as floats (int32 sums convert exactly as
@@ -403,6 +420,8 @@ CONV_MMA(hmma, half_t, true, 64, 128, 64, 2, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 3)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 6)
+CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 4, 4)
+CONV_MMA(hmma, half_t, true, 128, 64, 64, 4, 2, 4)
 
 CONV_MMA(imma, s8_t, true, 128, 128, 64, 2, 4, 3)
 CONV_MMA(imma, s8_t, true, 128, 64, 64, 2, 2, 3)
@@ -413,6 +432,8 @@ CONV_MMA(imma, s8_t, true, 128, 64, 128, 2, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 128, 128, 2, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 6)
+CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 4, 4)
+CONV_MMA(imma, s8_t, true, 128, 64, 128, 4, 2, 4)
 #endif
 // Turing's INT8 tensor cores (m8n8k16 and ldmatrix need sm_75; built for every later
 // architecture too, so a newer GPU can run them in tests). Tiles whose FP32 epilogue tile fits

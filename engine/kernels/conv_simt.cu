@@ -86,6 +86,7 @@ __device__ __forceinline__ void conv_simt(const ConvParams& p) {
 
 #define CONV_SIMT(NAME, T, BM, BN, TM, TN)                                            \
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN)) NAME(ConvParams p) { \
+        wait_for_previous_kernel();                                                   \
         conv_simt<T, BM, BN, TM, TN>(p);                                              \
     }
 
@@ -205,6 +206,7 @@ __device__ __forceinline__ void conv_dp4a(const ConvParams& p) {
 #define CONV_DP4A(BM, BN, TM, TN)                                                              \
     extern "C" __global__ void __launch_bounds__((BM / TM) * (BN / TN))                        \
         conv_dp4a_##BM##x##BN(ConvParams p) {                                                  \
+        wait_for_previous_kernel();                                                            \
         conv_dp4a<BM, BN, TM, TN>(p);                                                          \
     }
 
@@ -227,9 +229,11 @@ __device__ __forceinline__ void conv_direct(const ConvParams& p) {
     const int N = p.cout, K = p.kh * p.kw * p.cin, NG = (N + 7) / 8, NS = NG * 8;
     for (int i = threadIdx.x; i < K * NS; i += blockDim.x) {
         const int k = i / NS, n = i - k * NS;
-        ws[i] = n < N ? ldf(w + (i64)n * K + k) : 0.0f;
+        ws[i] = n < N ? ldf_ro(w + (i64)n * K + k) : 0.0f;
     }
     __syncthreads();
+    // Weights are written once, before any frame: staging them may overlap the previous kernel.
+    wait_for_previous_kernel();
     const i64 t = (i64)blockIdx.x * blockDim.x + threadIdx.x;
     const int M = p.out_h * p.out_w;
     if (t >= (i64)M * NG) return;

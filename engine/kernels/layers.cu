@@ -98,13 +98,31 @@ __device__ __forceinline__ void copy_channels(const LayerParams& q) {
     stx<T>(q.y, (i64)p * q.s.y_stride + c, v, q.y_inv);
 }
 
-#define LAYERS(S, T)                                                                           \
-    extern "C" __global__ void maxpool_##S(LayerParams q) { maxpool<T>(q); }                   \
-    extern "C" __global__ void upsample_##S(LayerParams q) { upsample<T>(q); }                 \
-    extern "C" __global__ void scale_shift_##S(LayerParams q) { scale_shift<T>(q); }           \
-    extern "C" __global__ void activation_##S(LayerParams q) { activation<T>(q); }             \
-    extern "C" __global__ void add_##S(LayerParams q) { add<T>(q); }                           \
-    extern "C" __global__ void copy_channels_##S(LayerParams q) { copy_channels<T>(q); }
+#define LAYERS(S, T)                                                                            \
+    extern "C" __global__ void maxpool_##S(LayerParams q) {                                     \
+        wait_for_previous_kernel();                                                             \
+        maxpool<T>(q);                                                                          \
+    }                                                                                           \
+    extern "C" __global__ void upsample_##S(LayerParams q) {                                    \
+        wait_for_previous_kernel();                                                             \
+        upsample<T>(q);                                                                         \
+    }                                                                                           \
+    extern "C" __global__ void scale_shift_##S(LayerParams q) {                                 \
+        wait_for_previous_kernel();                                                             \
+        scale_shift<T>(q);                                                                      \
+    }                                                                                           \
+    extern "C" __global__ void activation_##S(LayerParams q) {                                  \
+        wait_for_previous_kernel();                                                             \
+        activation<T>(q);                                                                       \
+    }                                                                                           \
+    extern "C" __global__ void add_##S(LayerParams q) {                                         \
+        wait_for_previous_kernel();                                                             \
+        add<T>(q);                                                                              \
+    }                                                                                           \
+    extern "C" __global__ void copy_channels_##S(LayerParams q) {                               \
+        wait_for_previous_kernel();                                                             \
+        copy_channels<T>(q);                                                                    \
+    }
 
 LAYERS(f32, float)
 LAYERS(f16, half_t)
@@ -112,12 +130,14 @@ LAYERS(f16, half_t)
 // The plan's FP32 input binding into the network's first tensor (channels from `size` on are
 // padding: zeros), and heads (float type or, were one int8, dequantized) back to FP32.
 extern "C" __global__ void convert_f32_f16(LayerParams q) {
+    wait_for_previous_kernel();
     int p, c;
     if (!element(q.s, p, c)) return;
     const float v = c < q.size ? ((const float*)q.x)[(i64)p * q.s.x_stride + c] : 0.0f;
     ((half_t*)q.y)[(i64)p * q.s.y_stride + c] = f2h(v);
 }
 extern "C" __global__ void convert_f16_f32(LayerParams q) {
+    wait_for_previous_kernel();
     int p, c;
     if (!element(q.s, p, c)) return;
     ((float*)q.y)[(i64)p * q.s.y_stride + c] = ldx<half_t>(q.x, (i64)p * q.s.x_stride + c, q.x_scale);

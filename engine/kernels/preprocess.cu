@@ -96,8 +96,10 @@ struct PreArgs {
 };
 
 extern "C" __global__ void preprocess_f32(PreArgs a) {
+    wait_for_previous_kernel();
     preprocess(a.src, a.rows, a.cols, a.q, (float*)a.out);
 }
 extern "C" __global__ void preprocess_f16(PreArgs a) {
+    wait_for_previous_kernel();
     preprocess(a.src, a.rows, a.cols, a.q, (half_t*)a.out);
 }

@@ -64,16 +64,22 @@ struct YoloArgs {
     HeadParams hp;
 };
 
-extern "C" __global__ void yolo_reset(YoloArgs a) { a.list->count = 0; }
+extern "C" __global__ void yolo_reset(YoloArgs a) {
+    wait_for_previous_kernel();
+    a.list->count = 0;
+}
 extern "C" __global__ void yolo_decode_f32(YoloArgs a) {
+    wait_for_previous_kernel();
     yolo_decode((const float*)a.head, a.hp, a.threshold, a.list);
 }
 extern "C" __global__ void yolo_decode_f16(YoloArgs a) {
+    wait_for_previous_kernel();
     yolo_decode((const half_t*)a.head, a.hp, a.threshold, a.list);
 }
 
 // One block: the count and the used candidates to the host-visible copy.
 extern "C" __global__ void yolo_publish(YoloArgs a) {
+    wait_for_previous_kernel();
     const int n = min(a.list->count, a.list->capacity);
     if (threadIdx.x == 0) {
         a.host->count = a.list->count;

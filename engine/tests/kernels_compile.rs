@@ -111,3 +111,45 @@ fn parameter_structs_match_the_kernels() {
         .compile_cubin(&format!("{}{asserts}", kernels::source()), "sm_75")
         .unwrap_or_else(|e| panic!("a launch.rs struct differs from its .cu struct: {e}"));
 }
+
+/// Kernels launched to overlap their predecessor (sm_90) must wait for it before they touch
+/// memory: in every kernel of the sm_90 build, `griddepcontrol.wait` comes before any plain
+/// global load, store or atomic. Only weight reads may precede it (cp.async, or loads through
+/// the read-only path, `ld.global.nc`).
+#[test]
+fn every_kernel_waits_for_the_previous_one_before_touching_memory() {
+    let Some(nvrtc) = nvrtc_or_skip() else {
+        return;
+    };
+    let ptx = nvrtc
+        .compile_ptx(&kernels::source(), "compute_90")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let entries: Vec<&str> = ptx.split(".entry ").skip(1).collect();
+    assert!(
+        entries.len() >= 40,
+        "only {} kernels in the PTX",
+        entries.len()
+    );
+    for entry in entries {
+        let name = entry.split('(').next().unwrap_or_default().trim();
+        let wait = entry
+            .find("griddepcontrol.wait")
+            .unwrap_or_else(|| panic!("{name} never waits for the previous kernel"));
+        for line in entry[..wait].lines() {
+            // The instruction, past a predicate (`@%p1 ld.global...`).
+            let op = line
+                .split_whitespace()
+                .find(|t| !t.starts_with('@'))
+                .unwrap_or_default();
+            let reads_or_writes = ["ld.global", "st.global", "atom.", "red."]
+                .iter()
+                .any(|o| op.starts_with(o))
+                && !op.starts_with("ld.global.nc");
+            assert!(
+                !reads_or_writes,
+                "{name}: `{}` before griddepcontrol.wait",
+                line.trim()
+            );
+        }
+    }
+}

@@ -10,7 +10,8 @@
 use super::device::{DeviceBuffer, Gpu};
 use super::kernels::Module;
 use super::launch::{
-    Args, ConvParams, HeadParams, Launch, LayerParams, Strided, YoloArgs, BLOCK, MAX_ANCHORS,
+    self, Args, ConvParams, HeadParams, Kernel, Launch, LayerParams, Strided, YoloArgs, BLOCK,
+    MAX_ANCHORS,
 };
 use super::preprocess::PreArgs;
 use super::tactics::{self, Arith, ConvShape, ConvTactic, Family};
@@ -19,7 +20,6 @@ use crate::graph::{Conv, Graph, Op};
 use crate::memory::{self, MemoryPlan};
 use crate::plan::{Plan, PlanError, Precision};
 use crate::quant::{self, Quantization};
-use cudarc::driver::sys::CUfunction;
 
 /// 8 GiB of activations: far above any detector on a Jetson, refused before allocating.
 const MAX_ARENA_BYTES: usize = 8 << 30;
@@ -95,7 +95,14 @@ impl CudaEngine {
                 )));
             }
         }
-        let module = Module::load(&gpu.ctx, &plan.device_code)?;
+        let dependent = launch::dependent_launch(&gpu.info);
+        if dependent {
+            log::info!(
+                "{}: each kernel starts while the previous one ends (programmatic dependent launch)",
+                gpu.info.name
+            );
+        }
+        let module = Module::load(&gpu.ctx, &plan.device_code, dependent)?;
         let ctx = &gpu.ctx;
         let mut nodes = Vec::with_capacity(graph.nodes.len());
         for (i, node) in graph.nodes.iter().enumerate() {
@@ -323,7 +330,7 @@ impl CudaEngine {
         partials.map_or(0, |p| SPLIT_COUNTER_BYTES + p)
     }
 
-    fn function(&self, name: &str, shared: u32) -> Result<CUfunction> {
+    fn function(&self, name: &str, shared: u32) -> Result<Kernel> {
         self.module.function(name, shared)
     }
 
@@ -460,7 +467,7 @@ impl CudaEngine {
                 };
                 let shared = k.shared_bytes(&shape);
                 out.push(Launch {
-                    func: self.function(&k.symbol(arith), shared)?,
+                    kernel: self.function(&k.symbol(arith), shared)?,
                     grid,
                     block,
                     shared,
@@ -639,7 +646,7 @@ impl CudaEngine {
             ));
         }
         out.push(Launch {
-            func: self.function("yolo_publish", 0)?,
+            kernel: self.function("yolo_publish", 0)?,
             grid: [1, 1, 1],
             block: BLOCK,
             shared: 0,

@@ -2,9 +2,10 @@
 //! built) and the loaded module a plan's cubin becomes at run time.
 
 use super::device::driver_error;
+use super::launch::Kernel;
 use super::nvrtc::Nvrtc;
 use crate::error::{Error, Result};
-use cudarc::driver::sys::{CUfunction, CUfunction_attribute, CUmodule};
+use cudarc::driver::sys::{CUfunction_attribute, CUmodule};
 use cudarc::driver::{result, CudaContext};
 use std::ffi::CString;
 use std::sync::{Arc, Mutex};
@@ -55,6 +56,7 @@ pub fn compile(nvrtc: &Nvrtc, arch: &str) -> Result<Vec<u8>> {
 pub struct Module {
     module: CUmodule,
     ctx: Arc<CudaContext>,
+    dependent: bool,
 }
 
 // SAFETY: a CUmodule handle may be used from any thread once loaded; unloading is in Drop.
@@ -63,7 +65,8 @@ unsafe impl Send for Module {}
 unsafe impl Sync for Module {}
 
 impl Module {
-    pub fn load(ctx: &Arc<CudaContext>, cubin: &[u8]) -> Result<Module> {
+    /// `dependent`: its kernels are launched to overlap the previous one (`launch::dependent_launch`).
+    pub fn load(ctx: &Arc<CudaContext>, cubin: &[u8], dependent: bool) -> Result<Module> {
         ctx.bind_to_thread()
             .map_err(|e| driver_error("binding the context", e))?;
         if cubin.len() < 4 || &cubin[..4] != b"\x7fELF" {
@@ -78,11 +81,12 @@ impl Module {
         Ok(Module {
             module,
             ctx: Arc::clone(ctx),
+            dependent,
         })
     }
 
     /// The kernel `name`, allowed `shared` bytes of dynamic shared memory.
-    pub fn function(&self, name: &str, shared: u32) -> Result<CUfunction> {
+    pub fn function(&self, name: &str, shared: u32) -> Result<Kernel> {
         let c = CString::new(name).expect("kernel names have no NUL");
         // SAFETY: `module` is loaded and `c` is NUL-terminated.
         let f = unsafe { result::module::get_function(self.module, c) }
@@ -98,7 +102,10 @@ impl Module {
             }
             .map_err(|e| driver_error(&format!("shared memory for {name}"), e))?;
         }
-        Ok(f)
+        Ok(Kernel {
+            func: f,
+            dependent: self.dependent,
+        })
     }
 }
 

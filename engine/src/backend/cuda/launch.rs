@@ -2,10 +2,12 @@
 //! `.cu` files, `#[repr(C)]`, field for field), so a frame is a list of `Launch`es recorded
 //! into a CUDA graph once and replayed.
 
+use super::device::DeviceInfo;
 use super::preprocess::PreArgs;
-use cudarc::driver::sys::CUfunction;
+use cudarc::driver::sys::{CUfunction, CUresult, CUstream};
 use cudarc::driver::{result, CudaStream, DriverError};
 use std::ffi::c_void;
+use std::sync::OnceLock;
 
 /// `struct ConvParams` in common.cuh. The kernel parameter structs are the ABI between this
 /// runtime and a plan's cubin: changing one needs a new `plan::format::VERSION`.
@@ -128,9 +130,18 @@ pub enum Args {
     Pre(PreArgs),
 }
 
+/// A kernel of the plan's module, and whether it may start before the previous kernel on its
+/// stream ends (programmatic dependent launch: the kernels synchronize themselves, see
+/// `wait_for_previous_kernel` in common.cuh).
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    pub func: CUfunction,
+    pub dependent: bool,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Launch {
-    pub func: CUfunction,
+    pub kernel: Kernel,
     pub grid: [u32; 3],
     pub block: u32,
     pub shared: u32,
@@ -138,18 +149,18 @@ pub struct Launch {
 }
 
 // SAFETY: a CUfunction is a handle valid in every thread of the process while its module is
-// loaded; the engine that owns the module outlives every Launch made from it.
-unsafe impl Send for Launch {}
-// SAFETY: as above; a Launch is only read.
-unsafe impl Sync for Launch {}
+// loaded; the engine that owns the module outlives every Kernel and Launch made from it.
+unsafe impl Send for Kernel {}
+// SAFETY: as above; a Kernel is only read.
+unsafe impl Sync for Kernel {}
 
 pub const BLOCK: u32 = 256;
 
 impl Launch {
     /// A one-dimensional launch of `BLOCK`-thread blocks covering `n` threads.
-    pub fn elementwise(func: CUfunction, n: usize, args: Args) -> Launch {
+    pub fn elementwise(kernel: Kernel, n: usize, args: Args) -> Launch {
         Launch {
-            func,
+            kernel,
             grid: [n.div_ceil(BLOCK as usize).max(1) as u32, 1, 1],
             block: BLOCK,
             shared: 0,
@@ -166,13 +177,40 @@ impl Launch {
             Args::Yolo(p) => (p as *mut YoloArgs).cast(),
             Args::Pre(p) => (p as *mut PreArgs).cast(),
         };
+        if let Some(launch_ex) = launch_kernel_ex().filter(|_| self.kernel.dependent) {
+            let attr = LaunchAttribute {
+                id: PROGRAMMATIC_STREAM_SERIALIZATION,
+                pad: 0,
+                value: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            };
+            let config = LaunchConfig {
+                grid: self.grid,
+                block: [self.block, 1, 1],
+                shared: self.shared,
+                stream: stream.cu_stream(),
+                attrs: &attr,
+                attr_count: 1,
+            };
+            let mut params = [ptr];
+            // SAFETY: as for launch_kernel below; `config` and `attr` mirror cuda.h's
+            // CUlaunchConfig and CUlaunchAttribute and live across the call, which copies them.
+            return unsafe {
+                launch_ex(
+                    &config,
+                    self.kernel.func,
+                    params.as_mut_ptr(),
+                    std::ptr::null_mut(),
+                )
+            }
+            .result();
+        }
         let [x, y, z] = self.grid;
         // SAFETY: `func` takes exactly one parameter, the struct `args` mirrors (see the
         // .cu files); the driver copies it before returning. Every pointer inside it was
         // allocated by the context recording this launch and outlives its graph.
         unsafe {
             result::launch_kernel(
-                self.func,
+                self.kernel.func,
                 (x, y, z),
                 (self.block, 1, 1),
                 self.shared,
@@ -181,4 +219,62 @@ impl Launch {
             )
         }
     }
+}
+
+/// `CUlaunchAttribute` of cuda.h (CUDA 12): an id, padding, a 64-byte union.
+#[repr(C, align(8))]
+struct LaunchAttribute {
+    id: u32,
+    pad: u32,
+    value: [i32; 16],
+}
+
+/// `CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION`; its value is an int, non-zero to allow.
+const PROGRAMMATIC_STREAM_SERIALIZATION: u32 = 6;
+
+/// `CUlaunchConfig` of cuda.h (CUDA 12).
+#[repr(C)]
+struct LaunchConfig {
+    grid: [u32; 3],
+    block: [u32; 3],
+    shared: u32,
+    stream: CUstream,
+    attrs: *const LaunchAttribute,
+    attr_count: u32,
+}
+
+type LaunchKernelEx = unsafe extern "C" fn(
+    *const LaunchConfig,
+    CUfunction,
+    *mut *mut c_void,
+    *mut *mut c_void,
+) -> CUresult;
+
+/// Whether kernels on `gpu` start while the previous one ends: on sm_90 and later (the kernels'
+/// `griddepcontrol` needs it) with a CUDA 12+ driver, unless `EDGE_INFER_DEPENDENT_LAUNCH=0`
+/// (serialized launches, to measure what the overlap gains or to rule it out).
+pub fn dependent_launch(gpu: &DeviceInfo) -> bool {
+    gpu.cc >= (9, 0)
+        && std::env::var_os(DEPENDENT_LAUNCH_ENV).is_none_or(|v| v != "0")
+        && launch_kernel_ex().is_some()
+}
+
+pub const DEPENDENT_LAUNCH_ENV: &str = "EDGE_INFER_DEPENDENT_LAUNCH";
+
+/// `cuLaunchKernelEx` from the loaded driver (CUDA 12.0 and later), or None. cudarc's bindings
+/// are CUDA 11.4's (JetPack 5's driver), which lack it.
+fn launch_kernel_ex() -> Option<LaunchKernelEx> {
+    static EX: OnceLock<Option<(libloading::Library, LaunchKernelEx)>> = OnceLock::new();
+    EX.get_or_init(|| {
+        // SAFETY: libcuda is already loaded by cudarc (this only takes another reference) and
+        // runs no constructors of ours; the symbol has the C signature declared above since
+        // CUDA 12.0, and the library stays loaded for the life of the process (static).
+        unsafe {
+            let lib = libloading::Library::new("libcuda.so.1").ok()?;
+            let f = *lib.get::<LaunchKernelEx>(b"cuLaunchKernelEx\0").ok()?;
+            Some((lib, f))
+        }
+    })
+    .as_ref()
+    .map(|(_, f)| *f)
 }

@@ -80,12 +80,30 @@ impl Nvrtc {
     /// Compiles CUDA C++ `source` to a cubin for `arch` (e.g. `sm_87`). The error carries the
     /// compiler's log.
     pub fn compile_cubin(&self, source: &str, arch: &str) -> Result<Vec<u8>, String> {
+        self.compile(source, arch, b"nvrtcGetCUBINSize\0", b"nvrtcGetCUBIN\0")
+    }
+
+    /// Compiles `source` to PTX for a virtual `arch` (e.g. `compute_90`): what tests read to
+    /// check the instructions a kernel was built with.
+    pub fn compile_ptx(&self, source: &str, arch: &str) -> Result<String, String> {
+        let ptx = self.compile(source, arch, b"nvrtcGetPTXSize\0", b"nvrtcGetPTX\0")?;
+        Ok(String::from_utf8_lossy(ptx.split(|&b| b == 0).next().unwrap_or_default()).into_owned())
+    }
+
+    /// Compiles and returns the output that `size_sym` / `get_sym` read.
+    fn compile(
+        &self,
+        source: &str,
+        arch: &str,
+        size_sym: &[u8],
+        get_sym: &[u8],
+    ) -> Result<Vec<u8>, String> {
         let create: CreateFn = self.sym(b"nvrtcCreateProgram\0")?;
         let compile: CompileFn = self.sym(b"nvrtcCompileProgram\0")?;
         let log_size: SizeFn = self.sym(b"nvrtcGetProgramLogSize\0")?;
         let log: BytesFn = self.sym(b"nvrtcGetProgramLog\0")?;
-        let cubin_size: SizeFn = self.sym(b"nvrtcGetCUBINSize\0")?;
-        let cubin: BytesFn = self.sym(b"nvrtcGetCUBIN\0")?;
+        let out_size: SizeFn = self.sym(size_sym)?;
+        let get_out: BytesFn = self.sym(get_sym)?;
         let destroy: DestroyFn = self.sym(b"nvrtcDestroyProgram\0")?;
 
         let src = CString::new(source).map_err(|_| "kernel source contains a NUL byte")?;
@@ -134,14 +152,15 @@ impl Nvrtc {
         };
         if let Ok(out) = &mut result {
             let mut n = 0usize;
+            let what = String::from_utf8_lossy(&get_sym[..get_sym.len() - 1]);
             // SAFETY: `prog` compiled; `n` is writable.
-            if let Err(e) = check(unsafe { cubin_size(prog, &mut n) }, "nvrtcGetCUBINSize") {
+            if let Err(e) = check(unsafe { out_size(prog, &mut n) }, &what) {
                 result = Err(e);
             } else {
                 out.resize(n, 0);
                 // SAFETY: `out` holds the `n` bytes NVRTC reported.
-                let copied = unsafe { cubin(prog, out.as_mut_ptr().cast()) };
-                if let Err(e) = check(copied, "nvrtcGetCUBIN") {
+                let copied = unsafe { get_out(prog, out.as_mut_ptr().cast()) };
+                if let Err(e) = check(copied, &what) {
                     result = Err(e);
                 }
             }

@@ -182,7 +182,7 @@ const SIMT_F16: [Kernel; 3] = [
     Kernel::simt(64, 64, 256),
     Kernel::simt(128, 64, 256),
 ];
-const HMMA: [Kernel; 12] = [
+const HMMA: [Kernel; 14] = [
     Kernel::mma(128, 128, 32, 2, 2, 3),
     Kernel::mma(128, 128, 32, 2, 4, 3),
     Kernel::mma(128, 64, 32, 2, 2, 3),
@@ -194,15 +194,18 @@ const HMMA: [Kernel; 12] = [
     Kernel::mma(64, 128, 64, 2, 2, 4),
     Kernel::mma(64, 64, 64, 2, 2, 4),
     Kernel::mma(64, 64, 64, 2, 2, 3),
-    // Deeper pipelines for the small grids of batch 1, where few warps wait on memory.
+    // For the small grids of batch 1, where few warps per SM wait on memory: a deeper
+    // pipeline, or 8 warps on a tile that 4 would do.
     Kernel::mma(64, 64, 64, 2, 2, 6),
+    Kernel::mma(64, 64, 64, 2, 4, 4),
+    Kernel::mma(128, 64, 64, 4, 2, 4),
 ];
 const DP4A: [Kernel; 3] = [
     Kernel::dp4a(32, 32, 256),
     Kernel::dp4a(64, 64, 256),
     Kernel::dp4a(128, 64, 256),
 ];
-const IMMA: [Kernel; 9] = [
+const IMMA: [Kernel; 11] = [
     Kernel::mma(128, 128, 64, 2, 4, 3),
     Kernel::mma(128, 64, 64, 2, 2, 3),
     Kernel::mma(64, 64, 64, 2, 2, 4),
@@ -212,6 +215,8 @@ const IMMA: [Kernel; 9] = [
     Kernel::mma(64, 128, 128, 2, 2, 4),
     Kernel::mma(64, 64, 128, 2, 2, 4),
     Kernel::mma(64, 64, 128, 2, 2, 6),
+    Kernel::mma(64, 64, 128, 2, 4, 4),
+    Kernel::mma(128, 64, 128, 4, 2, 4),
 ];
 const IMMA75: [Kernel; 2] = [
     Kernel::mma75(128, 64, 64, 2, 2),
@@ -317,7 +322,10 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&HMMA)
             .copied()
             .map(one)
-            .chain(split(&[HMMA[4], HMMA[5], HMMA[9], HMMA[11]]))
+            .chain(split(&[
+                HMMA[1], HMMA[4], HMMA[5], HMMA[7], HMMA[8], HMMA[9], HMMA[11], HMMA[12],
+                HMMA[13],
+            ]))
             .collect(),
         Arith::S8 => DP4A
             .iter()
@@ -325,7 +333,9 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&IMMA75)
             .copied()
             .map(one)
-            .chain(split(&[IMMA[2], IMMA[3], IMMA[7], IMMA[8]]))
+            .chain(split(&[
+                IMMA[0], IMMA[2], IMMA[3], IMMA[5], IMMA[6], IMMA[7], IMMA[8], IMMA[9], IMMA[10],
+            ]))
             .chain(split(&[IMMA75[1]]))
             .collect(),
     }
