@@ -8,13 +8,16 @@
 #   GPU host:     scripts/gpu-ab.sh [ROUNDS]    (default 2)
 #
 # Each build is also run with EDGE_INFER_DEPENDENT_LAUNCH=0 (kernels launched only after the
-# previous one ended). Prints a table of network medians (ms) last; logs go to $OUT.
+# previous one ended). Prints a table of network medians (ms) last; $OUT gets ab-results.txt
+# and ab-logs.tgz (build logs, `inspect` of every plan).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-2}
 OUT=${OUT:-.gpu/out}
 mkdir -p "$OUT"
 work=$(mktemp -d)
+mkdir -p "$work/logs"
+trap 'tar -C "$work/logs" -czf "$OUT/ab-logs.tgz" .' EXIT
 builds=(.gpu/ab/*/edge-infer)
 first=${builds[0]}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
@@ -27,7 +30,8 @@ for b in "${builds[@]}"; do
     int8=()
     [ $p = int8 ] && int8=("${calib[@]}")
     $b build "${src[@]}" --precision $p ${int8[@]+"${int8[@]}"} -o "$work/$name-$p.engine" \
-      > "$OUT/ab-build-$name-$p.txt" 2>&1 || echo "build $name $p failed"
+      > "$work/logs/build-$name-$p.txt" 2>&1 || echo "build $name $p failed"
+    $b inspect "$work/$name-$p.engine" > "$work/logs/inspect-$name-$p.txt" 2>&1
   done
 done
 : > "$work/results"
