@@ -422,7 +422,6 @@ CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 3)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 6)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 4, 4)
 CONV_MMA(hmma, half_t, true, 128, 64, 64, 4, 2, 4)
-CONV_MMA(hmma, half_t, true, 32, 64, 64, 1, 4, 4)
 CONV_MMA(hmma, half_t, true, 64, 128, 64, 2, 4, 4)
 
 CONV_MMA(imma, s8_t, true, 128, 128, 64, 2, 4, 3)
@@ -436,7 +435,6 @@ CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 6)
 CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 4, 4)
 CONV_MMA(imma, s8_t, true, 128, 64, 128, 4, 2, 4)
-CONV_MMA(imma, s8_t, true, 32, 64, 128, 1, 4, 4)
 CONV_MMA(imma, s8_t, true, 64, 128, 128, 2, 4, 4)
 #endif
 // Turing's INT8 tensor cores (m8n8k16 and ldmatrix need sm_75; built for every later

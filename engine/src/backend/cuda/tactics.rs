@@ -182,7 +182,7 @@ const SIMT_F16: [Kernel; 3] = [
     Kernel::simt(64, 64, 256),
     Kernel::simt(128, 64, 256),
 ];
-const HMMA: [Kernel; 16] = [
+const HMMA: [Kernel; 15] = [
     Kernel::mma(128, 128, 32, 2, 2, 3),
     Kernel::mma(128, 128, 32, 2, 4, 3),
     Kernel::mma(128, 64, 32, 2, 2, 3),
@@ -199,7 +199,6 @@ const HMMA: [Kernel; 16] = [
     Kernel::mma(64, 64, 64, 2, 2, 6),
     Kernel::mma(64, 64, 64, 2, 4, 4),
     Kernel::mma(128, 64, 64, 4, 2, 4),
-    Kernel::mma(32, 64, 64, 1, 4, 4),
     Kernel::mma(64, 128, 64, 2, 4, 4),
 ];
 const DP4A: [Kernel; 3] = [
@@ -207,7 +206,7 @@ const DP4A: [Kernel; 3] = [
     Kernel::dp4a(64, 64, 256),
     Kernel::dp4a(128, 64, 256),
 ];
-const IMMA: [Kernel; 13] = [
+const IMMA: [Kernel; 12] = [
     Kernel::mma(128, 128, 64, 2, 4, 3),
     Kernel::mma(128, 64, 64, 2, 2, 3),
     Kernel::mma(64, 64, 64, 2, 2, 4),
@@ -219,7 +218,6 @@ const IMMA: [Kernel; 13] = [
     Kernel::mma(64, 64, 128, 2, 2, 6),
     Kernel::mma(64, 64, 128, 2, 4, 4),
     Kernel::mma(128, 64, 128, 4, 2, 4),
-    Kernel::mma(32, 64, 128, 1, 4, 4),
     Kernel::mma(64, 128, 128, 2, 4, 4),
 ];
 const IMMA75: [Kernel; 2] = [
@@ -328,7 +326,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .map(one)
             .chain(split(&[
                 HMMA[1], HMMA[4], HMMA[5], HMMA[7], HMMA[8], HMMA[9], HMMA[11], HMMA[12], HMMA[13],
-                HMMA[14], HMMA[15],
+                HMMA[14],
             ]))
             .collect(),
         Arith::S8 => DP4A
@@ -339,7 +337,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .map(one)
             .chain(split(&[
                 IMMA[0], IMMA[2], IMMA[3], IMMA[5], IMMA[6], IMMA[7], IMMA[8], IMMA[9], IMMA[10],
-                IMMA[11], IMMA[12],
+                IMMA[11],
             ]))
             .chain(split(&[IMMA75[1]]))
             .collect(),
