@@ -278,3 +278,23 @@ fn launch_kernel_ex() -> Option<LaunchKernelEx> {
     .as_ref()
     .map(|(_, f)| *f)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    /// The layout cuda.h (CUDA 12) gives these structs on a 64-bit target: an attribute is a
+    /// 4-byte id, 4 bytes of padding and a 64-byte union; the config's stream pointer is
+    /// aligned to 8 after seven 4-byte fields.
+    #[test]
+    fn launch_structs_have_the_driver_headers_layout() {
+        assert_eq!(size_of::<LaunchAttribute>(), 72);
+        assert_eq!(offset_of!(LaunchAttribute, value), 8);
+        assert_eq!(offset_of!(LaunchConfig, shared), 24);
+        assert_eq!(offset_of!(LaunchConfig, stream), 32);
+        assert_eq!(offset_of!(LaunchConfig, attrs), 40);
+        assert_eq!(offset_of!(LaunchConfig, attr_count), 48);
+        assert_eq!(size_of::<LaunchConfig>(), 56);
+    }
+}
