@@ -19,6 +19,7 @@ work=$(mktemp -d)
 mkdir -p "$work/logs"
 trap 'tar -C "$work/logs" -czf "$OUT/ab-logs.tgz" .' EXIT
 builds=(.gpu/ab/*/edge-infer)
+[ -x "${builds[0]}" ] || { echo "no builds: expected .gpu/ab/<name>/edge-infer" >&2; exit 64; }
 first=${builds[0]}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 $first weights --model models/yolov3.cfg --seed 3 -o "$work/yolov3.weights"

@@ -73,6 +73,18 @@ cat "$OUT/calibrate-shapes.txt"
 row "calibrate demo 500 scenes entropy, cuda | $(awk "BEGIN{printf \"%.1f s\", $ct / 1000}") | $(tail -1 "$OUT/calibrate-shapes.txt" | cut -c1-80)"
 
 echo "== builds and benchmarks"
+# A summary row of one `bench --json`: bench_row FILE LABEL EXTRA_CELL
+bench_row() {
+  python3 - "$1" "$2" "$3" >> "$summary" <<'PY'
+import json, sys
+path, label, extra = sys.argv[1:4]
+try:
+    b = json.load(open(path))
+    print(f"| bench {label} | network {b['network_median_ms']:.3f} / {b['network_p99_ms']:.3f} ms | infer {b['infer_median_ms']:.3f} / {b['infer_p99_ms']:.3f} | detect {b['detect_median_ms']:.3f} / {b['detect_p99_ms']:.3f} ({b['candidates']} cand.) | frame {b['median_ms']:.3f} / {b['p99_ms']:.3f} | {b['gpu_memory_mib']:.0f} MiB | {extra} |")
+except Exception as e:
+    print(f"| bench {label} | failed: {e} |")
+PY
+}
 for model in yolov3 yolov3-tiny; do
   $bin weights --model models/$model.cfg --seed 3 -o "$OUT/$model.weights"
 done
@@ -94,14 +106,7 @@ for model in yolov3 yolov3-tiny shapes; do
     $bin build "${src[@]}" --device cuda --precision $p ${int8[@]+"${int8[@]}"} -o "$e" > "$OUT/build-$model-$p.txt" 2>&1 || status=1
     bt=$(( ($(date +%s%N) - s) / 1000000 ))
     $bin bench --engine "$e" --iterations 500 --warmup 50 --json > "$OUT/bench-$model-$p.json" 2>"$OUT/bench-$model-$p.err" || status=1
-    python3 - "$OUT/bench-$model-$p.json" "$model" "$p" "$bt" >> "$summary" <<'PY'
-import json, sys
-try:
-    b = json.load(open(sys.argv[1]))
-    print(f"| bench {sys.argv[2]} {sys.argv[3]} | network {b['network_median_ms']:.3f} / {b['network_p99_ms']:.3f} ms | infer {b['infer_median_ms']:.3f} / {b['infer_p99_ms']:.3f} | detect {b['detect_median_ms']:.3f} / {b['detect_p99_ms']:.3f} ({b['candidates']} cand.) | frame {b['median_ms']:.3f} / {b['p99_ms']:.3f} | {b['gpu_memory_mib']:.0f} MiB | build {int(sys.argv[4]) / 1000:.1f} s |")
-except Exception as e:
-    print(f"| bench {sys.argv[2]} {sys.argv[3]} | failed: {e} |")
-PY
+    bench_row "$OUT/bench-$model-$p.json" "$model $p" "build $(awk "BEGIN{printf \"%.1f s\", $bt / 1000}")"
   done
 done
 # The same plans with every kernel launched only after the previous one ended (no programmatic
@@ -109,14 +114,7 @@ done
 for p in fp16 int8; do
   EDGE_INFER_DEPENDENT_LAUNCH=0 $bin bench --engine "$OUT/yolov3-$p.engine" --iterations 500 --warmup 50 --json \
     > "$OUT/bench-yolov3-$p-serial.json" 2>"$OUT/bench-yolov3-$p-serial.err" || status=1
-  python3 - "$OUT/bench-yolov3-$p-serial.json" "$p" >> "$summary" <<'PY'
-import json, sys
-try:
-    b = json.load(open(sys.argv[1]))
-    print(f"| bench yolov3 {sys.argv[2]}, serialized launches | network {b['network_median_ms']:.3f} / {b['network_p99_ms']:.3f} ms | infer {b['infer_median_ms']:.3f} / {b['infer_p99_ms']:.3f} |")
-except Exception as e:
-    print(f"| bench yolov3 {sys.argv[2]}, serialized launches | failed: {e} |")
-PY
+  bench_row "$OUT/bench-yolov3-$p-serial.json" "yolov3 $p, serialized launches" ""
 done
 python3 - "$OUT/bench-yolov3-fp16.json" "$OUT/bench-yolov3-int8.json" >> "$summary" <<'PY'
 import json, sys

@@ -36,8 +36,9 @@ __device__ __forceinline__ void stf(half_t* p, float v) { *p = f2h(v); }
 // start_next_kernel lets the next kernel be scheduled before this one ends (otherwise that
 // happens as this one's CTAs exit). Only the tensor-core convs call it, once their main loop
 // is done: called at the start of every kernel, it made YOLOv3 FP16 7% and FP32 26% slower on
-// an H200 (the next kernel's waiting CTAs took SMs the running one needed), and after the
-// main loop it gains INT8 5% and costs FP16 nothing (scripts/gpu-ab.sh, docs/PERFORMANCE.md).
+// an H200 (the next kernel's waiting CTAs took SMs the running one needed); after the main
+// loop it gains INT8 2-5% and moves FP16 by -3..+4% with the tiles tuned (scripts/gpu-ab.sh,
+// docs/PERFORMANCE.md).
 // Launched without the attribute, or built for an older GPU, both do nothing.
 __device__ __forceinline__ void wait_for_previous_kernel() {
 #if __CUDA_ARCH__ >= 900

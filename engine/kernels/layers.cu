@@ -98,31 +98,19 @@ __device__ __forceinline__ void copy_channels(const LayerParams& q) {
     stx<T>(q.y, (i64)p * q.s.y_stride + c, v, q.y_inv);
 }
 
-#define LAYERS(S, T)                                                                            \
-    extern "C" __global__ void maxpool_##S(LayerParams q) {                                     \
-        wait_for_previous_kernel();                                                             \
-        maxpool<T>(q);                                                                          \
-    }                                                                                           \
-    extern "C" __global__ void upsample_##S(LayerParams q) {                                    \
-        wait_for_previous_kernel();                                                             \
-        upsample<T>(q);                                                                         \
-    }                                                                                           \
-    extern "C" __global__ void scale_shift_##S(LayerParams q) {                                 \
-        wait_for_previous_kernel();                                                             \
-        scale_shift<T>(q);                                                                      \
-    }                                                                                           \
-    extern "C" __global__ void activation_##S(LayerParams q) {                                  \
-        wait_for_previous_kernel();                                                             \
-        activation<T>(q);                                                                       \
-    }                                                                                           \
-    extern "C" __global__ void add_##S(LayerParams q) {                                         \
-        wait_for_previous_kernel();                                                             \
-        add<T>(q);                                                                              \
-    }                                                                                           \
-    extern "C" __global__ void copy_channels_##S(LayerParams q) {                               \
-        wait_for_previous_kernel();                                                             \
-        copy_channels<T>(q);                                                                    \
+// A kernel entry per layer and float type: wait for the previous kernel, then the layer.
+#define LAYER(NAME, S, T)                                                                      \
+    extern "C" __global__ void NAME##_##S(LayerParams q) {                                     \
+        wait_for_previous_kernel();                                                            \
+        NAME<T>(q);                                                                            \
     }
+#define LAYERS(S, T)                                                                           \
+    LAYER(maxpool, S, T)                                                                       \
+    LAYER(upsample, S, T)                                                                      \
+    LAYER(scale_shift, S, T)                                                                   \
+    LAYER(activation, S, T)                                                                    \
+    LAYER(add, S, T)                                                                           \
+    LAYER(copy_channels, S, T)
 
 LAYERS(f32, float)
 LAYERS(f16, half_t)
