@@ -4,7 +4,8 @@
 # PyTorch's through torch.profiler (tools/reference/torch_kernels.py). On the GPU host:
 #   scripts/gpu-profile.sh [BIN]        BIN: an edge-infer binary (default .gpu/edge-infer)
 # PRECISIONS="fp16 int8" lists INT8's kernels too (its scales from 32 synthetic scenes);
-# DETAIL=0 skips the per-kernel sections, SKIP_TORCH=1 PyTorch.
+# DETAIL=0 skips the per-kernel sections (DETAIL_PRECISION=int8: of the INT8 plan), SKIP_TORCH=1
+# PyTorch.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.gpu/edge-infer}
@@ -57,7 +58,7 @@ if [ -n "$ncu" ] && [ "${DETAIL:-14}" != 0 ]; then
   timeout 300 "$ncu" --clock-control none --cache-control none -k regex:conv_ --launch-count ${DETAIL:-14} \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
-    $bin bench --engine "$out/y-fp16.engine" --iterations 1 --warmup 0 > "$out/ours-detail.txt" 2>&1
+    $bin bench --engine "$out/y-${DETAIL_PRECISION:-fp16}.engine" --iterations 1 --warmup 0 > "$out/ours-detail.txt" 2>&1
   grep -E "conv_|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Shared Memory Config|Block Limit|Compute \(SM\) Throughput|Memory Throughput|Stall|Issue Slots|Executed Ipc A|Waves Per SM|Grid Size|Block Size|No Eligible|One or More" \
     "$out/ours-detail.txt" | sed 's/  */ /g' | head -${DETAIL_LINES:-400}
 fi

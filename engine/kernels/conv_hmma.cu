@@ -10,7 +10,8 @@
 // element types share every byte of that: the m16n8k16 f16 A/B fragments and the m16n8k32 s8
 // ones hold the same bytes of a tile row in the same registers (PTX ISA, "Matrix Fragments").
 // Split-K (grid z > 1) sums partial products (FP32, or exact int32 for INT8) in the kernel:
-// see splitk_sum.
+// see splitk_sum. WG (sm_90a): the same loads into the same tile layout, multiplied by
+// warpgroups with wgmma, which reads both operands from shared memory (see wgmma_64x64).
 
 template <typename T> struct MmaAcc;
 template <> struct MmaAcc<half_t> { typedef float type; };
@@ -87,6 +88,66 @@ __device__ __forceinline__ void mma_tile(int* c, const u32* a, const u32* b) {
         mma8816(c + 2, a[1], b[0]);
         mma8816(c + 2, a[3], b[1]);
     }
+}
+
+// wgmma (sm_90a): a warpgroup's 64 x 64 tile over 32 bytes of K, c += a * b, both operands
+// in shared memory as the tiles of 128-byte rows that the loads write (swz<128> is the
+// hardware's 128-byte swizzle: chunk c of row r at c ^ (r % 8) within 1024-byte groups of 8
+// rows, from a 1024-byte aligned base). A descriptor holds the start address (>> 4), the
+// stride between groups of 8 rows (1024 bytes) and the swizzle mode (1: 128 bytes); the next
+// 32 bytes of K start 32 bytes further. Accumulators: thread `lane` of warp w of the
+// warpgroup holds rows 16w + lane / 4 (+ 8) and columns 8i + 2 (lane % 4) (+ 1) of block
+// i = 0..7 as c[4i..4i+3], the mma.sync m16n8 layout repeated.
+__device__ __forceinline__ unsigned long long wg_desc(u32 addr) {
+    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((1024ull >> 4) << 32) | (1ull << 62);
+}
+#define WG_D8(C, i) C(c[i]), C(c[i + 1]), C(c[i + 2]), C(c[i + 3]), C(c[i + 4]), C(c[i + 5]), C(c[i + 6]), C(c[i + 7])
+#define WG_D32(C) WG_D8(C, 0), WG_D8(C, 8), WG_D8(C, 16), WG_D8(C, 24)
+#define WG_REGS                                                                                \
+    "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "   \
+    "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
+__device__ __forceinline__ void wgmma_64x64(float* c, unsigned long long a, unsigned long long b) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WG_REGS ", %32, %33, 1, 1, 1, 0, 0;"
+                 : WG_D32("+f")
+                 : "l"(a), "l"(b));
+#endif
+}
+__device__ __forceinline__ void wgmma_64x64(int* c, unsigned long long a, unsigned long long b) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8 " WG_REGS ", %32, %33, 1;"
+                 : WG_D32("+r")
+                 : "l"(a), "l"(b));
+#endif
+}
+// The accumulators change behind the compiler's back until wgmma_wait: these empty statements
+// keep their reads and writes on the right side of the wgmma instructions.
+template <int N>
+__device__ __forceinline__ void wg_fence_operands(float* c) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+f"(c[i])::"memory");
+}
+template <int N>
+__device__ __forceinline__ void wg_fence_operands(int* c) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) asm volatile("" : "+r"(c[i])::"memory");
+}
+__device__ __forceinline__ void wgmma_begin() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+}
+__device__ __forceinline__ void wgmma_wait() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned 0;" ::: "memory");
+#endif
+}
+// The cp.async writes of this thread, made visible to wgmma's reads (the async proxy); the
+// barrier after it does so for the whole CTA.
+__device__ __forceinline__ void fence_async_shared() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
+#endif
 }
 
 // 8 consecutive channels of an activation of run-time type (see ldx / stx) with 16-byte
@@ -221,20 +282,27 @@ __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     return true;
 }
 
-template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES>
+// WM x WN warps (WG: warpgroups of 4) share the BM x BN tile.
+template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES, bool WG = false>
 __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     typedef typename MmaAcc<T>::type Acc;
-    constexpr int NT = WM * WN * 32;
+    constexpr int NT = WM * WN * (WG ? 128 : 32);
     constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
     constexpr int RB = BK * sizeof(T);   // bytes per tile row
     constexpr int CPR = RB / 16;         // chunks per tile row
     constexpr int WTM = BM / WM, WTN = BN / WN;
     constexpr int MI = WTM / 16, NI = WTN / 8;
+    // Accumulators per thread: MI x NI fragments of 16 x 8 (4 each), or WTN / 64 wgmma tiles.
+    constexpr int ACC = WG ? WTN / 64 * 32 : MI * NI * 4;
     constexpr int A_CH = BM * CPR / NT, B_CH = BN * CPR / NT;
     static_assert(A_CH * NT == BM * CPR && B_CH * NT == BN * CPR, "tile loads must divide evenly");
     static_assert(NI % 2 == 0, "B fragments load in pairs");
     static_assert(SM80 || STAGES == 2, "synchronous loads double-buffer");
-    extern __shared__ __align__(128) unsigned char smem[];
+    static_assert(!WG || (SM80 && RB == 128 && WTM == 64 && WTN % 64 == 0), "wgmma: 64 x 64n tiles of 128-byte rows");
+    // wgmma's swizzle is one of addresses: the stages start on 1024-byte boundaries (the launch
+    // asks 1 KiB more for it, Kernel::shared_bytes).
+    extern __shared__ __align__(128) unsigned char smem_base[];
+    unsigned char* smem = smem_base + (WG ? (1024 - (smem_u32(smem_base) & 1023)) & 1023 : 0);
     unsigned char* As = smem;
     unsigned char* Bs = smem + STAGES * BM * RB;
     const T* x = (const T*)p.x;
@@ -316,13 +384,9 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         }
     };
 
-    Acc acc[MI][NI][4];
+    Acc acc[ACC];
 #pragma unroll
-    for (int i = 0; i < MI; ++i)
-#pragma unroll
-        for (int j = 0; j < NI; ++j)
-#pragma unroll
-            for (int e = 0; e < 4; ++e) acc[i][j][e] = 0;
+    for (int i = 0; i < ACC; ++i) acc[i] = 0;
 
     // The weights of the first stages do not depend on the previous kernel: they load while it
     // ends, and join the first stage's group.
@@ -337,6 +401,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     }
     for (int kt = 0; kt < KT; ++kt) {
         cp_async_wait<SM80, STAGES - 2>();
+        if constexpr (WG) fence_async_shared();
         // Makes stage kt visible, and every warp is done with the stage loaded next.
         __syncthreads();
         const int next = kt + STAGES - 1;
@@ -347,34 +412,50 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         cp_async_commit<SM80>();
         const unsigned char* as = As + (kt % STAGES) * BM * RB;
         const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
+        if constexpr (WG) {
+            // This warpgroup's 64 rows of A and WTN rows of B; done before the next barrier,
+            // after which the stage may be overwritten.
+            const int wg = warp / 4;
+            const u32 a0 = smem_u32(as) + wg / WN * 64 * RB, b0 = smem_u32(bs) + wg % WN * WTN * RB;
+            wg_fence_operands<ACC>(acc);
+            wgmma_begin();
 #pragma unroll
-        for (int ks = 0; ks < RB / 32; ++ks) {
-            u32 a[MI][4], b[NI][2];
+            for (int ks = 0; ks < RB / 32; ++ks)
 #pragma unroll
-            for (int mi = 0; mi < MI; ++mi) {
-                const int r = wm * WTM + mi * 16 + (lane & 15);
-                ldmatrix_x4(a[mi], smem_u32(as + swz<RB>(r, ks * 2 + (lane >> 4))));
+                for (int j = 0; j < WTN / 64; ++j)
+                    wgmma_64x64(acc + 32 * j, wg_desc(a0 + ks * 32), wg_desc(b0 + j * 64 * RB + ks * 32));
+            wgmma_wait();
+            wg_fence_operands<ACC>(acc);
+        } else {
+#pragma unroll
+            for (int ks = 0; ks < RB / 32; ++ks) {
+                u32 a[MI][4], b[NI][2];
+#pragma unroll
+                for (int mi = 0; mi < MI; ++mi) {
+                    const int r = wm * WTM + mi * 16 + (lane & 15);
+                    ldmatrix_x4(a[mi], smem_u32(as + swz<RB>(r, ks * 2 + (lane >> 4))));
+                }
+#pragma unroll
+                for (int ni = 0; ni < NI; ni += 2) {
+                    const int r = wn * WTN + ni * 8 + (lane & 7) + ((lane >> 4) << 3);
+                    u32 t[4];
+                    ldmatrix_x4(t, smem_u32(bs + swz<RB>(r, ks * 2 + ((lane >> 3) & 1))));
+                    b[ni][0] = t[0];
+                    b[ni][1] = t[1];
+                    b[ni + 1][0] = t[2];
+                    b[ni + 1][1] = t[3];
+                }
+#pragma unroll
+                for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                    for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
             }
-#pragma unroll
-            for (int ni = 0; ni < NI; ni += 2) {
-                const int r = wn * WTN + ni * 8 + (lane & 7) + ((lane >> 4) << 3);
-                u32 t[4];
-                ldmatrix_x4(t, smem_u32(bs + swz<RB>(r, ks * 2 + ((lane >> 3) & 1))));
-                b[ni][0] = t[0];
-                b[ni][1] = t[1];
-                b[ni + 1][0] = t[2];
-                b[ni + 1][1] = t[3];
-            }
-#pragma unroll
-            for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-                for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc[mi][ni], a[mi], b[ni]);
         }
     }
     cp_async_wait<SM80, 0>();
     start_next_kernel();
 
-    if (p.splits > 1 && !splitk_sum<Acc, MI * NI, NT>(p, &acc[0][0][0])) return;
+    if (p.splits > 1 && !splitk_sum<Acc, ACC / 4, NT>(p, acc)) return;
     // The accumulator tile goes through shared memory as floats (int32 sums convert exactly as
     // the CPU's `as f32` does: round to nearest even), rows padded by 4 floats so the float2
     // writes of a warp hit 32 different banks; the epilogue then runs once per 8 channels with
@@ -382,16 +463,21 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     constexpr int CS = BN + 4;
     __syncthreads();
     float* ct = (float*)smem;
+    // Both layouts are 16 x 8 fragments: MI x NI per warp, or per wgmma tile 8 of one warp's
+    // 16 rows of the warpgroup's 64.
+    constexpr int FM = WG ? 1 : MI, FN = WG ? WTN / 8 : NI;
+    const int frow = WG ? warp / 4 / WN * 64 + warp % 4 * 16 : wm * WTM;
+    const int fcol = WG ? warp / 4 % WN * WTN : wn * WTN;
 #pragma unroll
-    for (int mi = 0; mi < MI; ++mi)
+    for (int mi = 0; mi < FM; ++mi)
 #pragma unroll
         for (int h = 0; h < 2; ++h) {
-            const int r = wm * WTM + mi * 16 + (lane >> 2) + h * 8;
+            const int r = frow + mi * 16 + (lane >> 2) + h * 8;
 #pragma unroll
-            for (int ni = 0; ni < NI; ++ni) {
-                const int c = wn * WTN + ni * 8 + (lane & 3) * 2;
-                *(float2*)(ct + r * CS + c) =
-                    make_float2((float)acc[mi][ni][h * 2], (float)acc[mi][ni][h * 2 + 1]);
+            for (int ni = 0; ni < FN; ++ni) {
+                const int c = fcol + ni * 8 + (lane & 3) * 2;
+                const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
+                *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
             }
         }
     __syncthreads();
@@ -405,6 +491,29 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         conv_##NAME##_##BM##x##BN##x##BK##_w##WM##x##WN##_s##STAGES(ConvParams p) {            \
         conv_mma<T, SM80, BM, BN, BK, WM, WN, STAGES>(p);                                      \
     }
+
+// Names: conv_<wghmma|wgimma>_<BM>x<BN>x<BK>_g<WM>x<WN>_s<STAGES>, WM x WN warpgroups.
+#define CONV_WGMMA(NAME, T, BM, BN, BK, WM, WN, STAGES)                                       \
+    extern "C" __global__ void __launch_bounds__(WM * WN * 128)                               \
+        conv_##NAME##_##BM##x##BN##x##BK##_g##WM##x##WN##_s##STAGES(ConvParams p) {            \
+        conv_mma<T, true, BM, BN, BK, WM, WN, STAGES, true>(p);                                \
+    }
+
+// wgmma needs sm_90a (the arch-specific Hopper target the builder compiles for on cc 9.0).
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+CONV_WGMMA(wghmma, half_t, 64, 64, 64, 1, 1, 4)
+CONV_WGMMA(wghmma, half_t, 64, 64, 64, 1, 1, 6)
+CONV_WGMMA(wghmma, half_t, 64, 128, 64, 1, 1, 4)
+CONV_WGMMA(wghmma, half_t, 64, 128, 64, 1, 2, 4)
+CONV_WGMMA(wghmma, half_t, 128, 64, 64, 2, 1, 4)
+CONV_WGMMA(wghmma, half_t, 128, 128, 64, 2, 1, 3)
+CONV_WGMMA(wgimma, s8_t, 64, 64, 128, 1, 1, 4)
+CONV_WGMMA(wgimma, s8_t, 64, 64, 128, 1, 1, 6)
+CONV_WGMMA(wgimma, s8_t, 64, 128, 128, 1, 1, 4)
+CONV_WGMMA(wgimma, s8_t, 64, 128, 128, 1, 2, 4)
+CONV_WGMMA(wgimma, s8_t, 128, 64, 128, 2, 1, 4)
+CONV_WGMMA(wgimma, s8_t, 128, 128, 128, 2, 1, 3)
+#endif
 
 // cp.async and the m16n8k16 f16 / m16n8k32 s8 shapes need sm_80: an sm_75 build leaves them out.
 #if __CUDA_ARCH__ >= 800
@@ -423,6 +532,7 @@ CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 2, 6)
 CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 4, 4)
 CONV_MMA(hmma, half_t, true, 128, 64, 64, 4, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 128, 64, 2, 4, 4)
+CONV_MMA(hmma, half_t, true, 128, 32, 32, 4, 1, 3)
 
 CONV_MMA(imma, s8_t, true, 128, 128, 64, 2, 4, 3)
 CONV_MMA(imma, s8_t, true, 128, 64, 64, 2, 2, 3)

@@ -160,9 +160,9 @@ fn inspectable_tactics_use_tensor_cores_for_fp16() {
     let hmma = plan
         .tactics
         .iter()
-        .filter(|t| t.name.starts_with("hmma"))
+        .filter(|t| t.name.starts_with("hmma") || t.name.starts_with("wgmma-f16"))
         .count();
-    // Only the 3-channel first conv cannot take the tensor-core kernel.
+    // Only the 3-channel first conv cannot take a tensor-core kernel.
     assert!(hmma >= convs - 1, "{:?}", plan.tactics);
 }
 
@@ -487,6 +487,18 @@ fn float_convs_match_the_cpu_on_every_float_kernel() {
             "hmma-f16 k32 w2x2 s4 64x64 split-k 8",
         ));
     }
+    if cc.0 >= 8 {
+        runs.push((Precision::Fp16, 3e-2, "hmma-f16 k32 w4x1 s3 128x32"));
+    }
+    if cc == (9, 0) {
+        runs.push((Precision::Fp16, 3e-2, "wgmma-f16 k64 g1x1 s4 64x64"));
+        runs.push((Precision::Fp16, 3e-2, "wgmma-f16 k64 g1x2 s4 64x128"));
+        runs.push((
+            Precision::Fp16,
+            3e-2,
+            "wgmma-f16 k64 g2x1 s3 128x128 split-k 2",
+        ));
+    }
     for (precision, tol, name) in runs {
         let gpu = cuda_engine(g.clone(), precision);
         let taken = std::cell::Cell::new(0);
@@ -536,6 +548,11 @@ fn int8_tensors_equal_the_cpu_for_every_int8_kernel() {
         variants.push("imma-s8 k128 w2x4 s3 128x128");
         variants.push("imma-s8 k64 w2x2 s4 64x64 split-k 2");
     }
+    if cc == (9, 0) {
+        variants.push("wgmma-s8 k128 g1x1 s4 64x64");
+        variants.push("wgmma-s8 k128 g1x2 s4 64x128 split-k 2");
+        variants.push("wgmma-s8 k128 g2x1 s3 128x128");
+    }
     let mut engines = vec![("tuned".to_string(), gpu.clone())];
     for label in variants {
         // Where the kernel cannot take an INT8 conv (cin or the input slice not on 16 bytes, K
@@ -554,10 +571,10 @@ fn int8_tensors_equal_the_cpu_for_every_int8_kernel() {
             .plan()
             .tactics
             .iter()
-            .filter(|t| t.name.starts_with("imma"))
+            .filter(|t| t.name.starts_with("imma") || t.name.starts_with("wgmma"))
             .count();
         assert!(
-            !label.starts_with("imma") || imma >= 4,
+            label.starts_with("dp4a") || imma >= 4,
             "{label}: only {imma} imma convs"
         );
         engines.push((label.to_string(), e));
@@ -633,11 +650,12 @@ fn yolov3_416_int8_follows_the_cpu_int8() {
             "all convs but the input conv and the 3 heads"
         );
         assert!(
-            int8.iter()
-                .all(|n| n.starts_with("imma-s8") || n.starts_with("dp4a-s8")),
+            int8.iter().all(|n| ["imma-s8", "wgmma-s8", "dp4a-s8"]
+                .iter()
+                .any(|p| n.starts_with(p))),
             "{int8:?}"
         );
-        let imma = int8.iter().filter(|n| n.starts_with("imma")).count();
+        let imma = int8.iter().filter(|n| !n.starts_with("dp4a")).count();
         eprintln!(
             "{label}: {imma} of {} int8 convs on tensor cores",
             int8.len()

@@ -30,7 +30,7 @@ fn every_kernel_compiles_for_xavier_turing_orin_and_hopper() {
         ("sm_72", (7, 2)),
         ("sm_75", (7, 5)),
         ("sm_87", (8, 7)),
-        ("sm_90", (9, 0)),
+        ("sm_90a", (9, 0)),
     ] {
         if major >= 13 && cc < (7, 5) {
             // CUDA 13 dropped Xavier; its JetPack (CUDA 11) brings an NVRTC that builds for it.
@@ -122,7 +122,7 @@ fn every_kernel_waits_for_the_previous_one_before_touching_memory() {
         return;
     };
     let ptx = nvrtc
-        .compile_ptx(&kernels::source(), "compute_90")
+        .compile_ptx(&kernels::source(), "compute_90a")
         .unwrap_or_else(|e| panic!("{e}"));
     let entries: Vec<&str> = ptx.split(".entry ").skip(1).collect();
     assert!(

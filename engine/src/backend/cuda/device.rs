@@ -19,8 +19,12 @@ pub struct DeviceInfo {
 }
 
 impl DeviceInfo {
+    /// The target the kernels are compiled for: the GPU's exact architecture, and on Hopper
+    /// (9.0) its arch-specific variant `sm_90a`, which has wgmma (code for it runs on 9.0 alone,
+    /// as a plan does anyway).
     pub fn arch(&self) -> String {
-        format!("sm_{}{}", self.cc.0, self.cc.1)
+        let suffix = if self.cc == (9, 0) { "a" } else { "" };
+        format!("sm_{}{}{suffix}", self.cc.0, self.cc.1)
     }
 
     pub fn fingerprint(&self) -> Fingerprint {

@@ -49,16 +49,26 @@ pub enum Family {
     /// CUDA-core FMA, one thread per pixel and 8 filters (`bn`), weights in shared memory;
     /// float convs with a short K (`DIRECT_MAX_K`); `conv_simt.cu`.
     Direct,
-    /// Tensor cores, `conv_hmma.cu`: FP16 m16n8k16 -> FP32, or INT8 m16n8k32 -> int32 (both
-    /// sm_80+, cp.async); `sm75`: INT8 as m8n8k16 with synchronous loads (sm_75+). `bk` is in
-    /// elements.
+    /// Tensor cores, `conv_hmma.cu`, on `unit`; `bk` is in elements, `wm` x `wn` warps (or
+    /// warpgroups, for wgmma) share the tile.
     Mma {
         bk: u32,
         wm: u32,
         wn: u32,
         stages: u32,
-        sm75: bool,
+        unit: Unit,
     },
+}
+
+/// The tensor-core instructions of an `Mma` kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    /// mma.sync: FP16 m16n8k16 -> FP32, or INT8 m16n8k32 -> int32 (both sm_80+, cp.async).
+    Sync,
+    /// INT8 as mma.sync m8n8k16 with synchronous loads (sm_75+).
+    Sync75,
+    /// wgmma (sm_90a, Hopper): warpgroups multiply tiles straight from shared memory.
+    Wgmma,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,33 +104,40 @@ impl Kernel {
             threads: 256,
         }
     }
-    const fn mma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
+    const fn tensor(
+        unit: Unit,
+        bm: u32,
+        bn: u32,
+        bk: u32,
+        wm: u32,
+        wn: u32,
+        stages: u32,
+    ) -> Kernel {
+        let warp_threads = match unit {
+            Unit::Wgmma => 128,
+            Unit::Sync | Unit::Sync75 => 32,
+        };
         Kernel {
             family: Family::Mma {
                 bk,
                 wm,
                 wn,
                 stages,
-                sm75: false,
+                unit,
             },
             bm,
             bn,
-            threads: wm * wn * 32,
+            threads: wm * wn * warp_threads,
         }
     }
+    const fn mma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
+        Kernel::tensor(Unit::Sync, bm, bn, bk, wm, wn, stages)
+    }
     const fn mma75(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32) -> Kernel {
-        Kernel {
-            family: Family::Mma {
-                bk,
-                wm,
-                wn,
-                stages: 2,
-                sm75: true,
-            },
-            bm,
-            bn,
-            threads: wm * wn * 32,
-        }
+        Kernel::tensor(Unit::Sync75, bm, bn, bk, wm, wn, 2)
+    }
+    const fn wgmma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
+        Kernel::tensor(Unit::Wgmma, bm, bn, bk, wm, wn, stages)
     }
 
     /// The kernel's symbol in the cubin, for a conv of arithmetic `arith`.
@@ -135,14 +152,16 @@ impl Kernel {
                 wm,
                 wn,
                 stages,
-                sm75,
+                unit,
             } => {
-                let name = match (arith, sm75) {
-                    (Arith::S8, false) => "imma",
-                    (Arith::S8, true) => "imma75",
-                    _ => "hmma",
+                let (name, w) = match (arith, unit) {
+                    (Arith::S8, Unit::Sync) => ("imma", "w"),
+                    (Arith::S8, Unit::Sync75) => ("imma75", "w"),
+                    (Arith::S8, Unit::Wgmma) => ("wgimma", "g"),
+                    (_, Unit::Wgmma) => ("wghmma", "g"),
+                    _ => ("hmma", "w"),
                 };
-                format!("conv_{name}_{bm}x{bn}x{bk}_w{wm}x{wn}_s{stages}")
+                format!("conv_{name}_{bm}x{bn}x{bk}_{w}{wm}x{wn}_s{stages}")
             }
         }
     }
@@ -154,10 +173,15 @@ impl Kernel {
             Family::Simt | Family::Dp4a => 0,
             // The weights as floats, filters padded to whole groups of 8.
             Family::Direct => (shape.k * shape.n.next_multiple_of(8) * 4) as u32,
-            // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for.
-            Family::Mma { bk, stages, .. } => {
+            // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for;
+            // wgmma's stages start on a 1 KiB boundary, which may take up to 1 KiB more.
+            Family::Mma {
+                bk, stages, unit, ..
+            } => {
+                let align = if unit == Unit::Wgmma { 1024 } else { 0 };
                 (stages * (self.bm + self.bn) * bk * arith.bytes() as u32)
                     .max(self.bm * (self.bn + 4) * 4)
+                    + align
             }
         }
     }
@@ -182,7 +206,7 @@ const SIMT_F16: [Kernel; 3] = [
     Kernel::simt(64, 64, 256),
     Kernel::simt(128, 64, 256),
 ];
-const HMMA: [Kernel; 15] = [
+const HMMA: [Kernel; 16] = [
     Kernel::mma(128, 128, 32, 2, 2, 3),
     Kernel::mma(128, 128, 32, 2, 4, 3),
     Kernel::mma(128, 64, 32, 2, 2, 3),
@@ -200,6 +224,8 @@ const HMMA: [Kernel; 15] = [
     Kernel::mma(64, 64, 64, 2, 4, 4),
     Kernel::mma(128, 64, 64, 4, 2, 4),
     Kernel::mma(64, 128, 64, 2, 4, 4),
+    // The first conv: 32 filters over every pixel of the image, 8 padded input channels.
+    Kernel::mma(128, 32, 32, 4, 1, 3),
 ];
 const DP4A: [Kernel; 3] = [
     Kernel::dp4a(32, 32, 256),
@@ -219,6 +245,23 @@ const IMMA: [Kernel; 12] = [
     Kernel::mma(64, 64, 128, 2, 4, 4),
     Kernel::mma(128, 64, 128, 4, 2, 4),
     Kernel::mma(64, 128, 128, 2, 4, 4),
+];
+// wgmma tiles, 128-byte rows (`bk` 64 halves or 128 int8): warpgroups of 64 x 64n.
+const WGHMMA: [Kernel; 6] = [
+    Kernel::wgmma(64, 64, 64, 1, 1, 4),
+    Kernel::wgmma(64, 64, 64, 1, 1, 6),
+    Kernel::wgmma(64, 128, 64, 1, 1, 4),
+    Kernel::wgmma(64, 128, 64, 1, 2, 4),
+    Kernel::wgmma(128, 64, 64, 2, 1, 4),
+    Kernel::wgmma(128, 128, 64, 2, 1, 3),
+];
+const WGIMMA: [Kernel; 6] = [
+    Kernel::wgmma(64, 64, 128, 1, 1, 4),
+    Kernel::wgmma(64, 64, 128, 1, 1, 6),
+    Kernel::wgmma(64, 128, 128, 1, 1, 4),
+    Kernel::wgmma(64, 128, 128, 1, 2, 4),
+    Kernel::wgmma(128, 64, 128, 2, 1, 4),
+    Kernel::wgmma(128, 128, 128, 2, 1, 3),
 ];
 const IMMA75: [Kernel; 2] = [
     Kernel::mma75(128, 64, 64, 2, 2),
@@ -254,14 +297,16 @@ impl ConvTactic {
                 wm,
                 wn,
                 stages,
-                sm75,
+                unit,
             } => {
-                let prefix = match (arith, sm75) {
-                    (Arith::S8, false) => "imma-s8",
-                    (Arith::S8, true) => "imma-s8-sm75",
-                    _ => "hmma-f16",
+                let (prefix, w) = match (arith, unit) {
+                    (Arith::S8, Unit::Sync) => ("imma-s8", "w"),
+                    (Arith::S8, Unit::Sync75) => ("imma-s8-sm75", "w"),
+                    (Arith::S8, Unit::Wgmma) => ("wgmma-s8", "g"),
+                    (_, Unit::Wgmma) => ("wgmma-f16", "g"),
+                    _ => ("hmma-f16", "w"),
                 };
-                format!("{prefix} k{bk} w{wm}x{wn} s{stages}")
+                format!("{prefix} k{bk} {w}{wm}x{wn} s{stages}")
             }
         };
         let split = if self.splits > 1 {
@@ -322,17 +367,20 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .iter()
             .chain(&[Kernel::direct()])
             .chain(&HMMA)
+            .chain(&WGHMMA)
             .copied()
             .map(one)
             .chain(split(&[
                 HMMA[1], HMMA[4], HMMA[5], HMMA[7], HMMA[8], HMMA[9], HMMA[11], HMMA[12], HMMA[13],
                 HMMA[14],
             ]))
+            .chain(split(&WGHMMA))
             .collect(),
         Arith::S8 => DP4A
             .iter()
             .chain(&IMMA)
             .chain(&IMMA75)
+            .chain(&WGIMMA)
             .copied()
             .map(one)
             .chain(split(&[
@@ -340,6 +388,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
                 IMMA[11],
             ]))
             .chain(split(&[IMMA75[1]]))
+            .chain(split(&WGIMMA))
             .collect(),
     }
 }
@@ -350,9 +399,14 @@ pub fn can_run(t: &ConvTactic, shape: &ConvShape, cc: (i32, i32)) -> bool {
     match t.kernel.family {
         Family::Simt | Family::Dp4a => true,
         Family::Direct => shape.groups == 1 && t.kernel.shared_bytes(shape) <= DIRECT_MAX_SHARED,
-        Family::Mma { sm75, .. } => {
-            // The cp.async kernels need sm_80, the synchronous INT8 ones sm_75.
-            let arch = if sm75 { cc >= (7, 5) } else { cc.0 >= 8 };
+        Family::Mma { unit, .. } => {
+            // The cp.async kernels need sm_80, the synchronous INT8 ones sm_75, wgmma exactly
+            // sm_90 (its sm_90a code runs on no other architecture).
+            let arch = match unit {
+                Unit::Sync => cc.0 >= 8,
+                Unit::Sync75 => cc >= (7, 5),
+                Unit::Wgmma => cc == (9, 0),
+            };
             // A 16-byte chunk of a patch row must be one tap's channels, 16-byte aligned.
             let chunk = 16 / shape.arith.bytes();
             let fits =
@@ -384,7 +438,9 @@ pub fn candidates(shape: &ConvShape, cc: (i32, i32)) -> Vec<ConvTactic> {
         .into_iter()
         .filter(|t| match t.kernel.family {
             Family::Direct => shape.k <= DIRECT_MAX_K,
-            Family::Mma { sm75: true, .. } if cc.0 >= 8 => false,
+            Family::Mma {
+                unit: Unit::Sync75, ..
+            } if cc.0 >= 8 => false,
             _ => t.splits == 1 || k_bytes >= t.splits as usize * 8 * 64,
         })
         .collect()
@@ -442,6 +498,17 @@ mod tests {
         );
         assert!(ampere.iter().any(|n| n.starts_with("dp4a-s8")));
         assert!(!ampere.iter().any(|n| n.starts_with("imma-s8-sm75")));
+        // wgmma on Hopper (sm_90a) alone, besides its mma.sync tiles.
+        assert!(!ampere.iter().any(|n| n.starts_with("wgmma")));
+        let hopper = names(&shape, (9, 0));
+        assert!(
+            hopper.iter().any(|n| n == "wgmma-s8 k128 g1x1 s4 64x64")
+                && hopper.iter().any(|n| n == "imma-s8 k128 w2x4 s4 64x64"),
+            "{hopper:?}"
+        );
+        assert!(!names(&shape, (10, 0))
+            .iter()
+            .any(|n| n.starts_with("wgmma")));
         let turing = names(&shape, (7, 5));
         assert!(
             turing

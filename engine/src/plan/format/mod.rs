@@ -24,8 +24,9 @@ pub use write::to_bytes;
 pub const MAGIC: &[u8; 8] = b"EDGEPLAN";
 /// 2: device code; 3: INT8 quantization; 4: the kernels' parameter structs changed (split-K
 /// counters), so a version-3 cubin would read the runtime's launch arguments wrongly; 5: kernels
-/// may be launched to overlap their predecessor, which a version-4 cubin does not wait for.
-pub const VERSION: u32 = 5;
+/// may be launched to overlap their predecessor, which a version-4 cubin does not wait for; 6:
+/// Hopper plans carry sm_90a code (wgmma tactics).
+pub const VERSION: u32 = 6;
 const ALIGN: usize = 64;
 const HEADER: usize = 36;
 /// Limit on any count or size read from a plan, so corrupt numbers cannot exhaust memory.
