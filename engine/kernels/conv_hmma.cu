@@ -91,8 +91,8 @@ __device__ __forceinline__ void mma_tile(int* c, const u32* a, const u32* b) {
 }
 
 // wgmma (sm_90a): a warpgroup's 64 x 64 tile over 32 bytes of K, c += a * b, both operands
-// in shared memory as the tiles of 128-byte rows that the loads write (swz<128> is the
-// hardware's 128-byte swizzle: chunk c of row r at c ^ (r % 8) within 1024-byte groups of 8
+// in shared memory as the tiles of 128-byte rows that the loads write (tile_offset; swz<128>
+// is the hardware's 128-byte swizzle: chunk c of row r at c ^ (r % 8) within 1024-byte groups of 8
 // rows, from a 1024-byte aligned base). A descriptor holds the start address (>> 4), the
 // stride between groups of 8 rows (1024 bytes) and the swizzle mode (1: 128 bytes); the next
 // 32 bytes of K start 32 bytes further. Accumulators: thread `lane` of warp w of the
@@ -225,6 +225,20 @@ __device__ __forceinline__ int swz(int r, int c) {
     return r * 128 + ((c ^ (r & 7)) << 4);
 }
 
+// A tile of R rows of RB bytes in shared memory, as a byte offset of chunk c of row r: up to
+// 128 bytes, rows after rows (swz); 256-byte rows (wgmma INT8) as two tiles of 128-byte rows,
+// K's second half after all R rows of its first, since wgmma's swizzle spans 128 bytes.
+// Rows lie 128 bytes apart in either case (RS, below).
+template <int RB, int R>
+__device__ __forceinline__ int tile_offset(int r, int c) {
+    if constexpr (RB <= 128) {
+        return swz<RB>(r, c);
+    } else {
+        static_assert(RB == 256, "64-, 128- or 256-byte tile rows");
+        return (c >> 3) * R * 128 + swz<128>(r, c & 7);
+    }
+}
+
 // Partial sums cross CTAs through L2: stores and loads that bypass the (incoherent) L1.
 __device__ __forceinline__ void st_cg4(float* p, const float* v) {
     asm volatile("st.global.cg.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(p), "f"(v[0]), "f"(v[1]),
@@ -298,7 +312,9 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     static_assert(A_CH * NT == BM * CPR && B_CH * NT == BN * CPR, "tile loads must divide evenly");
     static_assert(NI % 2 == 0, "B fragments load in pairs");
     static_assert(SM80 || STAGES == 2, "synchronous loads double-buffer");
-    static_assert(!WG || (SM80 && RB == 128 && WTM == 64 && WTN % 64 == 0), "wgmma: 64 x 64n tiles of 128-byte rows");
+    static_assert(WG ? SM80 && (RB == 128 || RB == 256) && WTM == 64 && WTN % 64 == 0 : RB <= 128,
+                  "wgmma: 64 x 64n tiles of 128- or 256-byte rows; mma.sync: up to 128");
+    constexpr int RS = RB < 128 ? RB : 128;  // bytes between rows (tile_offset)
     // wgmma's swizzle is one of addresses: the stages start on 1024-byte boundaries (the launch
     // asks 1 KiB more for it, Kernel::shared_bytes).
     extern __shared__ __align__(128) unsigned char smem_base[];
@@ -321,7 +337,8 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     constexpr int ROWS = NT / CPR;
     static_assert(ROWS % 8 == 0, "the swizzle repeats every 8 rows");
     const int my_cc = tid % CPR, row0 = tid / CPR;
-    const u32 a_dst = smem_u32(As + swz<RB>(row0, my_cc)), b_dst = smem_u32(Bs + swz<RB>(row0, my_cc));
+    const u32 a_dst = smem_u32(As + tile_offset<RB, BM>(row0, my_cc));
+    const u32 b_dst = smem_u32(Bs + tile_offset<RB, BN>(row0, my_cc));
 
     // Each A chunk's output pixel: its patch's top-left input pixel (a row above the image for
     // rows past M, so no tap is ever inside) and that pixel's address.
@@ -359,7 +376,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
 #pragma unroll
         for (int i = 0; i < B_CH; ++i) {
             const bool in = k_ok && b_src[i];
-            copy16<SM80>(b_dst + stage * BN * RB + i * ROWS * RB, in ? b_src[i] + kb : w, in ? 16 : 0);
+            copy16<SM80>(b_dst + stage * BN * RB + i * ROWS * RS, in ? b_src[i] + kb : w, in ? 16 : 0);
         }
     };
     auto load_a = [&](int stage) {
@@ -368,7 +385,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         for (int i = 0; i < A_CH; ++i) {
             const bool in = k_ok && (unsigned)(a_iy[i] + ky) < (unsigned)p.in_h &&
                             (unsigned)(a_ix[i] + kx) < (unsigned)p.in_w;
-            copy16<SM80>(a_dst + stage * BM * RB + i * ROWS * RB, in ? a_src[i] + koff : x, in ? 16 : 0);
+            copy16<SM80>(a_dst + stage * BM * RB + i * ROWS * RS, in ? a_src[i] + koff : x, in ? 16 : 0);
         }
         k += BK;
         ci += BK;
@@ -413,17 +430,20 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         const unsigned char* as = As + (kt % STAGES) * BM * RB;
         const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
         if constexpr (WG) {
-            // This warpgroup's 64 rows of A and WTN rows of B; done before the next barrier,
+            // This warpgroup's 64 rows of A and WTN rows of B, 32 bytes of K at a time (the
+            // 128-byte tiles of tile_offset one after the other); done before the next barrier,
             // after which the stage may be overwritten.
             const int wg = warp / 4;
-            const u32 a0 = smem_u32(as) + wg / WN * 64 * RB, b0 = smem_u32(bs) + wg % WN * WTN * RB;
+            const u32 a0 = smem_u32(as) + wg / WN * 64 * RS, b0 = smem_u32(bs) + wg % WN * WTN * RS;
             wg_fence_operands<ACC>(acc);
             wgmma_begin();
 #pragma unroll
-            for (int ks = 0; ks < RB / 32; ++ks)
+            for (int ks = 0; ks < RB / 32; ++ks) {
+                const u32 ka = ks / 4 * BM * 128 + ks % 4 * 32, kb = ks / 4 * BN * 128 + ks % 4 * 32;
 #pragma unroll
                 for (int j = 0; j < WTN / 64; ++j)
-                    wgmma_64x64(acc + 32 * j, wg_desc(a0 + ks * 32), wg_desc(b0 + j * 64 * RB + ks * 32));
+                    wgmma_64x64(acc + 32 * j, wg_desc(a0 + ka), wg_desc(b0 + j * 64 * RS + kb));
+            }
             wgmma_wait();
             wg_fence_operands<ACC>(acc);
         } else {
@@ -513,6 +533,9 @@ CONV_WGMMA(wgimma, s8_t, 64, 128, 128, 1, 1, 4)
 CONV_WGMMA(wgimma, s8_t, 64, 128, 128, 1, 2, 4)
 CONV_WGMMA(wgimma, s8_t, 128, 64, 128, 2, 1, 4)
 CONV_WGMMA(wgimma, s8_t, 128, 128, 128, 2, 1, 3)
+CONV_WGMMA(wgimma, s8_t, 64, 64, 256, 1, 1, 3)
+CONV_WGMMA(wgimma, s8_t, 64, 64, 256, 1, 1, 4)
+CONV_WGMMA(wgimma, s8_t, 128, 64, 256, 2, 1, 3)
 #endif
 
 // cp.async and the m16n8k16 f16 / m16n8k32 s8 shapes need sm_80: an sm_75 build leaves them out.

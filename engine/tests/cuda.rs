@@ -552,6 +552,8 @@ fn int8_tensors_equal_the_cpu_for_every_int8_kernel() {
         variants.push("wgmma-s8 k128 g1x1 s4 64x64");
         variants.push("wgmma-s8 k128 g1x2 s4 64x128 split-k 2");
         variants.push("wgmma-s8 k128 g2x1 s3 128x128");
+        variants.push("wgmma-s8 k256 g1x1 s3 64x64");
+        variants.push("wgmma-s8 k256 g2x1 s3 128x64 split-k 2");
     }
     let mut engines = vec![("tuned".to_string(), gpu.clone())];
     for label in variants {

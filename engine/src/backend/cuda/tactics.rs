@@ -246,7 +246,8 @@ const IMMA: [Kernel; 12] = [
     Kernel::mma(128, 64, 128, 4, 2, 4),
     Kernel::mma(64, 128, 128, 2, 4, 4),
 ];
-// wgmma tiles, 128-byte rows (`bk` 64 halves or 128 int8): warpgroups of 64 x 64n.
+// wgmma tiles of 128-byte rows (`bk` 64 halves or 128 int8; INT8 also 256): warpgroups of
+// 64 x 64n.
 const WGHMMA: [Kernel; 6] = [
     Kernel::wgmma(64, 64, 64, 1, 1, 4),
     Kernel::wgmma(64, 64, 64, 1, 1, 6),
@@ -255,13 +256,17 @@ const WGHMMA: [Kernel; 6] = [
     Kernel::wgmma(128, 64, 64, 2, 1, 4),
     Kernel::wgmma(128, 128, 64, 2, 1, 3),
 ];
-const WGIMMA: [Kernel; 6] = [
+const WGIMMA: [Kernel; 9] = [
     Kernel::wgmma(64, 64, 128, 1, 1, 4),
     Kernel::wgmma(64, 64, 128, 1, 1, 6),
     Kernel::wgmma(64, 128, 128, 1, 1, 4),
     Kernel::wgmma(64, 128, 128, 1, 2, 4),
     Kernel::wgmma(128, 64, 128, 2, 1, 4),
     Kernel::wgmma(128, 128, 128, 2, 1, 3),
+    // 256 bytes of K per stage: half the pipeline steps, whose fixed cost INT8 does not halve.
+    Kernel::wgmma(64, 64, 256, 1, 1, 3),
+    Kernel::wgmma(64, 64, 256, 1, 1, 4),
+    Kernel::wgmma(128, 64, 256, 2, 1, 3),
 ];
 const IMMA75: [Kernel; 2] = [
     Kernel::mma75(128, 64, 64, 2, 2),
