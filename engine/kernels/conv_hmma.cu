@@ -106,20 +106,21 @@ __device__ __forceinline__ unsigned long long wg_desc(u32 addr) {
 #define WG_REGS                                                                                \
     "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, "   \
     "%19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}"
-__device__ __forceinline__ void wgmma_64x64(float* c, unsigned long long a, unsigned long long b) {
+// FP16 -> f32 accumulators (operands neither negated nor transposed), INT8 -> int32; the last
+// operand before those is scale-d = 1 (add to the accumulators).
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 " WG_REGS ", %32, %33, 1, 1, 1, 0, 0;"
-                 : WG_D32("+f")
-                 : "l"(a), "l"(b));
+#define WGMMA_64X64(T, C, TYPES, ARGS)                                                         \
+    __device__ __forceinline__ void wgmma_64x64(T* c, unsigned long long a, unsigned long long b) { \
+        asm volatile("wgmma.mma_async.sync.aligned.m64n64" TYPES " " WG_REGS ", %32, %33, " ARGS ";" \
+                     : WG_D32(C)                                                               \
+                     : "l"(a), "l"(b));                                                        \
+    }
+#else
+#define WGMMA_64X64(T, C, TYPES, ARGS) \
+    __device__ __forceinline__ void wgmma_64x64(T*, unsigned long long, unsigned long long) {}
 #endif
-}
-__device__ __forceinline__ void wgmma_64x64(int* c, unsigned long long a, unsigned long long b) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.mma_async.sync.aligned.m64n64k32.s32.s8.s8 " WG_REGS ", %32, %33, 1;"
-                 : WG_D32("+r")
-                 : "l"(a), "l"(b));
-#endif
-}
+WGMMA_64X64(float, "+f", "k16.f32.f16.f16", "1, 1, 1, 0, 0")
+WGMMA_64X64(int, "+r", "k32.s32.s8.s8", "1")
 // The accumulators change behind the compiler's back until wgmma_wait: these empty statements
 // keep their reads and writes on the right side of the wgmma instructions.
 template <int N>

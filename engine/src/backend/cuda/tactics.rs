@@ -246,24 +246,23 @@ const IMMA: [Kernel; 12] = [
     Kernel::mma(128, 64, 128, 4, 2, 4),
     Kernel::mma(64, 128, 128, 2, 4, 4),
 ];
-// wgmma tiles of 128-byte rows (`bk` 64 halves or 128 int8; INT8 also 256): warpgroups of
-// 64 x 64n.
-const WGHMMA: [Kernel; 6] = [
-    Kernel::wgmma(64, 64, 64, 1, 1, 4),
-    Kernel::wgmma(64, 64, 64, 1, 1, 6),
-    Kernel::wgmma(64, 128, 64, 1, 1, 4),
-    Kernel::wgmma(64, 128, 64, 1, 2, 4),
-    Kernel::wgmma(128, 64, 64, 2, 1, 4),
-    Kernel::wgmma(128, 128, 64, 2, 1, 3),
-];
-const WGIMMA: [Kernel; 9] = [
-    Kernel::wgmma(64, 64, 128, 1, 1, 4),
-    Kernel::wgmma(64, 64, 128, 1, 1, 6),
-    Kernel::wgmma(64, 128, 128, 1, 1, 4),
-    Kernel::wgmma(64, 128, 128, 1, 2, 4),
-    Kernel::wgmma(128, 64, 128, 2, 1, 4),
-    Kernel::wgmma(128, 128, 128, 2, 1, 3),
-    // 256 bytes of K per stage: half the pipeline steps, whose fixed cost INT8 does not halve.
+/// wgmma tiles (bm, bn, wm, wn, stages) of 128-byte rows of K (`bk` 64 halves or 128 int8):
+/// warpgroups of 64 x 64n.
+const fn wgmma_tiles(bk: u32) -> [Kernel; 6] {
+    [
+        Kernel::wgmma(64, 64, bk, 1, 1, 4),
+        Kernel::wgmma(64, 64, bk, 1, 1, 6),
+        Kernel::wgmma(64, 128, bk, 1, 1, 4),
+        Kernel::wgmma(64, 128, bk, 1, 2, 4),
+        Kernel::wgmma(128, 64, bk, 2, 1, 4),
+        Kernel::wgmma(128, 128, bk, 2, 1, 3),
+    ]
+}
+const WGHMMA: [Kernel; 6] = wgmma_tiles(64);
+const WGIMMA: [Kernel; 6] = wgmma_tiles(128);
+// INT8 with 256 bytes of K per stage: half the pipeline steps, whose fixed cost INT8 does not
+// halve.
+const WGIMMA_256: [Kernel; 3] = [
     Kernel::wgmma(64, 64, 256, 1, 1, 3),
     Kernel::wgmma(64, 64, 256, 1, 1, 4),
     Kernel::wgmma(128, 64, 256, 2, 1, 3),
@@ -386,6 +385,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&IMMA)
             .chain(&IMMA75)
             .chain(&WGIMMA)
+            .chain(&WGIMMA_256)
             .copied()
             .map(one)
             .chain(split(&[
@@ -394,6 +394,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             ]))
             .chain(split(&[IMMA75[1]]))
             .chain(split(&WGIMMA))
+            .chain(split(&WGIMMA_256))
             .collect(),
     }
 }
