@@ -1,7 +1,8 @@
 //! Every kernel compiles with NVRTC for Jetson Xavier (sm_72: INT8 on dp4a only), Turing (sm_75:
-//! INT8 tensor cores through m8n8k16, no cp.async), Jetson Orin (sm_87) and Hopper (sm_90). Needs NVRTC, not a GPU: CI points
-//! EDGE_INFER_NVRTC at the pip wheel's libnvrtc.so.12. Without any NVRTC the test says it
-//! skipped; with EDGE_INFER_NVRTC set, a missing library fails it.
+//! INT8 tensor cores through m8n8k16, no cp.async), Jetson Orin (sm_87) and Hopper (sm_90a, with
+//! wgmma). Needs NVRTC, not a GPU: CI points EDGE_INFER_NVRTC at the pip wheel's libnvrtc.so.12.
+//! Without any NVRTC the test says it skipped; with EDGE_INFER_NVRTC set, a missing library fails
+//! it.
 
 use edge_engine::backend::cuda::tactics::{self, Arith, ConvShape};
 use edge_engine::backend::cuda::{kernels, nvrtc};
@@ -113,7 +114,7 @@ fn parameter_structs_match_the_kernels() {
 }
 
 /// Kernels launched to overlap their predecessor (sm_90) must wait for it before they touch
-/// memory: in every kernel of the sm_90 build, `griddepcontrol.wait` comes before any plain
+/// memory: in every kernel of the sm_90a build, `griddepcontrol.wait` comes before any plain
 /// global load, store or atomic. Only weight reads may precede it (cp.async, or loads through
 /// the read-only path, `ld.global.nc`).
 #[test]
