@@ -45,11 +45,25 @@ pub fn compile(nvrtc: &Nvrtc, arch: &str) -> Result<Vec<u8>> {
     if let Some((_, cubin)) = done.iter().find(|(a, _)| a == arch) {
         return Ok(cubin.clone());
     }
+    let version = nvrtc.version().map_err(Error::Device)?;
+    target_supported(arch, version)
+        .map_err(|e| Error::Device(format!("{e} ({})", nvrtc.path.display())))?;
     let cubin = nvrtc
         .compile_cubin(&source(), arch)
         .map_err(Error::Device)?;
     done.push((arch.to_string(), cubin.clone()));
     Ok(cubin)
+}
+
+/// Arch-specific targets (`sm_90a`, which the builder takes on Hopper for wgmma) came with NVRTC
+/// 12.0: an older NVRTC is refused with that said, rather than with its "invalid option".
+fn target_supported(arch: &str, (major, minor): (i32, i32)) -> std::result::Result<(), String> {
+    if arch.ends_with('a') && major < 12 {
+        return Err(format!(
+            "building for {arch} needs NVRTC 12.0 or later; this one is {major}.{minor}"
+        ));
+    }
+    Ok(())
 }
 
 /// A plan's cubin, loaded into a context.
@@ -115,5 +129,23 @@ impl Drop for Module {
         // SAFETY: loaded in `load`, unloaded once; every Launch using it is gone (the engine
         // owning this module outlives its contexts).
         let _ = unsafe { result::module::unload(self.module) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_supported;
+
+    #[test]
+    fn hopper_targets_need_nvrtc_12() {
+        let err = target_supported("sm_90a", (11, 8)).unwrap_err();
+        assert!(
+            err.contains("sm_90a") && err.contains("12.0") && err.contains("11.8"),
+            "{err}"
+        );
+        assert!(target_supported("sm_90a", (12, 0)).is_ok());
+        // JetPack 5's NVRTC 11.4 still builds for Orin and Xavier.
+        assert!(target_supported("sm_87", (11, 4)).is_ok());
+        assert!(target_supported("sm_72", (11, 4)).is_ok());
     }
 }
