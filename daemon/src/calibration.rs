@@ -11,7 +11,7 @@ use edge_engine::builder::Int8Settings;
 use edge_engine::graph::Graph;
 use edge_engine::plan::Precision;
 use edge_engine::quant::graph_hash;
-use edge_engine::{Builder, Device, Engine, Error, Result};
+use edge_engine::{Builder, Context, Device, Engine, Error, Result};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -30,6 +30,8 @@ pub struct Int8Options {
     pub exclude: Option<Vec<String>>,
     /// CPU workers of the FP32 engine that is measured (0: every core).
     pub threads: usize,
+    /// Frames per calibration step (`calibrate`; 0 counts as 1).
+    pub batch: usize,
 }
 
 /// The scales an INT8 build of `graph` uses, by the cache rules above.
@@ -82,7 +84,12 @@ pub fn int8_settings(device: Device, a: &Int8Options, graph: &Graph) -> Result<I
             )));
         };
         let started = Instant::now();
-        let cache = calibrate(graph, device, a.threads, images, a.count, &a.algorithm)?;
+        let frames = Frames {
+            images,
+            count: a.count,
+            batch: a.batch,
+        };
+        let cache = calibrate(graph, device, a.threads, &frames, &a.algorithm)?;
         cache.write(path).map_err(|e| Error::Input(e.to_string()))?;
         eprintln!(
             "{}: calibrated on {images} in {:.1} s and written",
@@ -120,16 +127,75 @@ fn missing_tensors(graph: &Graph, cache: &CalibCache) -> Vec<String> {
         .collect()
 }
 
-/// Runs `count` frames of `images` through the FP32 engine of `graph` on `device` and the
-/// runtime's preprocessing, and returns the cache for `algorithm`.
+/// What a calibration runs on: `count` frames of `images`, `batch` at a time.
+pub struct Frames<'a> {
+    pub images: &'a str,
+    pub count: usize,
+    pub batch: usize,
+}
+
+/// Calibration frames in steps of as many frames as there are engine contexts: each frame fills
+/// the next context's input, and a full step (or the last, partial one) runs, on the CPU backend
+/// at once (one thread per context, the worker threads split among them), on CUDA one after the
+/// other; then every frame of it goes into the histograms in frame order, so the cache does not
+/// depend on the step size.
+struct Steps {
+    ctxs: Vec<Context>,
+    filled: usize,
+    parallel: bool,
+    collector: Collector,
+}
+
+impl Steps {
+    fn next_input(&mut self) -> &mut [f32] {
+        self.ctxs[self.filled].input_mut()
+    }
+
+    /// The input `next_input` gave is filled: runs the step once it is full.
+    fn filled_one(&mut self) -> Result<()> {
+        self.filled += 1;
+        if self.filled == self.ctxs.len() {
+            self.run()?;
+        }
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<()> {
+        let step = &mut self.ctxs[..self.filled];
+        if self.parallel && step.len() > 1 {
+            std::thread::scope(|s| {
+                let runs: Vec<_> = step.iter_mut().map(|c| s.spawn(|| c.infer())).collect();
+                runs.into_iter().try_for_each(|r| {
+                    r.join().unwrap_or_else(|_| {
+                        Err(Error::Device("a calibration worker thread panicked".into()))
+                    })
+                })
+            })?;
+        } else {
+            step.iter_mut().try_for_each(Context::infer)?;
+        }
+        for ctx in step {
+            self.collector.add(ctx)?;
+        }
+        self.filled = 0;
+        Ok(())
+    }
+}
+
+/// Runs `frames` through the FP32 engine of `graph` on `device` and the runtime's
+/// preprocessing, and returns the cache for `algorithm`.
 pub fn calibrate(
     graph: &Graph,
     device: Device,
     threads: usize,
-    images: &str,
-    count: usize,
+    frames: &Frames,
     algorithm: &Algorithm,
 ) -> Result<CalibCache> {
+    let Frames {
+        images,
+        count,
+        batch,
+    } = *frames;
     let builder = Builder {
         device,
         precision: Precision::Fp32,
@@ -142,8 +208,25 @@ pub fn calibrate(
     };
     let engine = Engine::from_plan_on(plan, gpu)?;
     let meta = engine.meta().clone();
-    let mut ctx = engine.context(threads)?;
-    let mut collector = Collector::new(graph);
+    let batch = batch.clamp(1, count.max(1));
+    let parallel = device == Device::Cpu;
+    let workers = if parallel {
+        let total = match threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        (total / batch).max(1)
+    } else {
+        threads
+    };
+    let mut steps = Steps {
+        ctxs: (0..batch)
+            .map(|_| engine.context(workers))
+            .collect::<Result<_>>()?,
+        filled: 0,
+        parallel,
+        collector: Collector::new(graph),
+    };
     let mut converter: Option<Converter> = None;
     let show = std::io::stderr().is_terminal();
     let started = Instant::now();
@@ -158,12 +241,12 @@ pub fn calibrate(
             );
         }
         let conv = converter.as_mut().expect("set above");
-        conv.fill(frame, ctx.input_mut())
+        conv.fill(frame, steps.next_input())
             .map_err(|e| Error::Input(format!("{}: {e}", what())))?;
-        ctx.infer()?;
-        collector.add(&mut ctx)?;
-        let n = collector.frames();
-        if show && (n.is_multiple_of(25) || n == count) {
+        let before = steps.collector.frames();
+        steps.filled_one()?;
+        let n = steps.collector.frames();
+        if show && (n / 25 > before / 25 || n == count) {
             eprint!(
                 "\rcalibrating: frame {n} of {count} ({:.1} s)",
                 started.elapsed().as_secs_f64()
@@ -219,6 +302,10 @@ pub fn calibrate(
         }
         source.stop();
     }
+    if steps.filled > 0 {
+        steps.run()?;
+    }
+    let collector = steps.collector;
     if show {
         eprintln!();
     }
@@ -226,9 +313,14 @@ pub fn calibrate(
         return Err(Error::Input(format!("{images}: no calibration frames")));
     }
     eprintln!(
-        "calibration: {} frames through the fp32 engine in {:.1} s",
+        "calibration: {} frames through the fp32 engine in {:.1} s ({batch} per step{})",
         collector.frames(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        if parallel && batch > 1 {
+            format!(", at once, {workers} worker thread(s) each")
+        } else {
+            String::new()
+        }
     );
     Ok(CalibCache {
         header: Header::Edge {

@@ -133,6 +133,11 @@ pub struct CalibrateArgs {
     /// Frames to use (fewer if the source ends first)
     #[arg(long, default_value_t = 500)]
     pub count: usize,
+    /// Frames per step, each on its own engine context: run at once on the CPU backend (the
+    /// worker threads split among them), one after the other on CUDA. The cache is the same
+    /// for any N
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: u32,
     /// How each tensor's range is chosen: entropy (TensorRT's EntropyCalibration2),
     /// percentile[:P] (default 99.99) or minmax
     #[arg(
@@ -164,6 +169,9 @@ pub struct Int8Args {
     /// INT8: calibration frames to use
     #[arg(long, default_value_t = 500, value_name = "N")]
     pub calib_count: usize,
+    /// INT8: calibration frames per step (as `calibrate --batch`)
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub calib_batch: u32,
     /// INT8: range algorithm when calibrating
     #[arg(
         long,
@@ -401,6 +409,7 @@ impl Int8Args {
             cache: self.calib_cache.clone(),
             images: self.calib_images.clone(),
             count: self.calib_count,
+            batch: self.calib_batch as usize,
             algorithm: self.calib_algorithm,
             recalibrate: self.recalibrate,
             exclude: self.int8_exclude.clone(),

@@ -361,3 +361,48 @@ fn int8_entropy_stays_within_one_point_of_fp32() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `calibrate --batch N` runs N frames per step on as many contexts (at once on the CPU) but
+/// adds them to the histograms in frame order: the cache is byte for byte that of `--batch 1`,
+/// also when the count is no multiple of N. A batch of 0 is refused by name.
+#[test]
+fn the_cache_does_not_depend_on_the_batch() {
+    let dir = scratch("batch");
+    let model = demo_model_args();
+    let calibrate = |batch: &str, cache: &Path| {
+        let mut cmd = vec!["calibrate".to_string()];
+        cmd.extend(model.iter().cloned());
+        run(&args(&with(
+            &cmd,
+            &[
+                "--images",
+                "synthetic:scenes:11",
+                "--count",
+                "7",
+                "--batch",
+                batch,
+                "--cache",
+                p(cache),
+            ],
+        )))
+    };
+    let (one, three) = (dir.join("one.calib"), dir.join("three.calib"));
+    let text = ok(&calibrate("1", &one));
+    assert!(text.contains("7 frames"), "{text}");
+    let text = ok(&calibrate("3", &three));
+    assert!(
+        text.contains("7 frames") && text.contains("3 per step, at once"),
+        "{text}"
+    );
+    let (a, b) = (
+        std::fs::read_to_string(&one).unwrap(),
+        std::fs::read_to_string(&three).unwrap(),
+    );
+    assert!(a.lines().count() > 10, "{a}");
+    assert_eq!(a, b);
+
+    let out = calibrate("0", &dir.join("zero.calib"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("--batch"), "{err}");
+    assert!(!dir.join("zero.calib").exists());
+}

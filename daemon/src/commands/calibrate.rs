@@ -3,20 +3,18 @@
 use super::load_model;
 use crate::cli::CalibrateArgs;
 use edge_engine::{Builder, Error, Result};
-use edge_infer::calibration::calibrate;
+use edge_infer::calibration::{calibrate, Frames};
 use std::time::Instant;
 
 pub fn run(a: &CalibrateArgs) -> Result<()> {
     let graph = Builder::default().optimize(load_model(&a.model)?)?;
     let start = Instant::now();
-    let cache = calibrate(
-        &graph,
-        a.device,
-        a.threads,
-        &a.images,
-        a.count,
-        &a.algorithm,
-    )?;
+    let frames = Frames {
+        images: &a.images,
+        count: a.count,
+        batch: a.batch as usize,
+    };
+    let cache = calibrate(&graph, a.device, a.threads, &frames, &a.algorithm)?;
     cache
         .write(&a.cache)
         .map_err(|e| Error::Input(e.to_string()))?;
