@@ -61,7 +61,8 @@ if ! "$tools/venv/bin/python3" -m ziglang version 2>/dev/null | grep -qx "$zigla
 fi
 export CARGO_ZIGBUILD_PYTHON_PATH=$tools/venv/bin/python3
 /usr/bin/rustc --version; cargo-zigbuild --version; cargo-deb --version
-echo "zig $("$CARGO_ZIGBUILD_PYTHON_PATH" -m ziglang version)"; qemu-aarch64 --version | head -1
+qemu=$(qemu-aarch64 --version)
+echo "zig $("$CARGO_ZIGBUILD_PYTHON_PATH" -m ziglang version)"; echo "${qemu%%$'\n'*}"
 
 step "aarch64 release build (cross/build.sh)"
 cross/build.sh
@@ -204,7 +205,9 @@ for deb in "$out"/edge-infer_*_arm64.deb "$out"/edge-infer_*_amd64.deb; do
   dpkg-deb -c "$deb"
   # The synopsis is the crate's one-line description, whole (cargo-deb wraps anything over 79
   # characters into the extended description).
-  synopsis=$(dpkg-deb -f "$deb" Description | head -1)
+  # (No `| head -1`: under pipefail dpkg-deb may die of SIGPIPE once head has its line.)
+  synopsis=$(dpkg-deb -f "$deb" Description)
+  synopsis=${synopsis%%$'\n'*}
   [ "$synopsis" = "$(sed -n 's/^description = "\(.*\)"$/\1/p' daemon/Cargo.toml)" ] && [ ${#synopsis} -le 72 ] \
     || fail "$deb: synopsis '$synopsis' is not the crate's short description"
   x=$(mktemp -d); dpkg-deb -R "$deb" "$x"
