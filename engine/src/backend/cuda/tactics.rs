@@ -71,6 +71,20 @@ pub enum Unit {
     Wgmma,
 }
 
+impl Unit {
+    /// For a conv of arithmetic `arith`: the kernel symbol's stem, the tactic name's prefix,
+    /// and the letter before the warp (w) or warpgroup (g) counts in both.
+    fn labels(self, arith: Arith) -> (&'static str, &'static str, char) {
+        match (arith, self) {
+            (Arith::S8, Unit::Sync) => ("imma", "imma-s8", 'w'),
+            (Arith::S8, Unit::Sync75) => ("imma75", "imma-s8-sm75", 'w'),
+            (Arith::S8, Unit::Wgmma) => ("wgimma", "wgmma-s8", 'g'),
+            (_, Unit::Wgmma) => ("wghmma", "wgmma-f16", 'g'),
+            _ => ("hmma", "hmma-f16", 'w'),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Kernel {
     pub family: Family,
@@ -154,13 +168,7 @@ impl Kernel {
                 stages,
                 unit,
             } => {
-                let (name, w) = match (arith, unit) {
-                    (Arith::S8, Unit::Sync) => ("imma", "w"),
-                    (Arith::S8, Unit::Sync75) => ("imma75", "w"),
-                    (Arith::S8, Unit::Wgmma) => ("wgimma", "g"),
-                    (_, Unit::Wgmma) => ("wghmma", "g"),
-                    _ => ("hmma", "w"),
-                };
+                let (name, _, w) = unit.labels(arith);
                 format!("conv_{name}_{bm}x{bn}x{bk}_{w}{wm}x{wn}_s{stages}")
             }
         }
@@ -303,13 +311,7 @@ impl ConvTactic {
                 stages,
                 unit,
             } => {
-                let (prefix, w) = match (arith, unit) {
-                    (Arith::S8, Unit::Sync) => ("imma-s8", "w"),
-                    (Arith::S8, Unit::Sync75) => ("imma-s8-sm75", "w"),
-                    (Arith::S8, Unit::Wgmma) => ("wgmma-s8", "g"),
-                    (_, Unit::Wgmma) => ("wgmma-f16", "g"),
-                    _ => ("hmma-f16", "w"),
-                };
+                let (_, prefix, w) = unit.labels(arith);
                 format!("{prefix} k{bk} {w}{wm}x{wn} s{stages}")
             }
         };
