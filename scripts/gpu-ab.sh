@@ -5,7 +5,7 @@
 #
 #   here:         cargo build --release -p edge-infer; cp target/release/edge-infer .gpu/ab/<name>/
 #                 (once per variant of the code), then pass .gpu to the GPU host
-#   GPU host:     scripts/gpu-ab.sh [ROUNDS]    (default 2)
+#   GPU host:     scripts/gpu-ab.sh [ROUNDS]    (default 2; PRECISIONS="fp16 int8" skips FP32)
 #
 # Each build is also run with EDGE_INFER_DEPENDENT_LAUNCH=0 (kernels launched only after the
 # previous one ended). Prints a table of network medians (ms) last; $OUT gets ab-results.txt
@@ -27,7 +27,7 @@ src=(--model models/yolov3.cfg --weights "$work/yolov3.weights" --device cuda)
 calib=(--calib-cache "$work/yolov3.calib" --calib-images synthetic:scenes:7 --calib-count 32)
 for b in "${builds[@]}"; do
   name=$(basename "$(dirname "$b")")
-  for p in fp16 int8 fp32; do
+  for p in ${PRECISIONS:-fp16 int8 fp32}; do
     int8=()
     [ $p = int8 ] && int8=("${calib[@]}")
     $b build "${src[@]}" --precision $p ${int8[@]+"${int8[@]}"} -o "$work/$name-$p.engine" \
@@ -39,7 +39,7 @@ done
 for r in $(seq "$rounds"); do
   for b in "${builds[@]}"; do
     name=$(basename "$(dirname "$b")")
-    for p in fp16 int8 fp32; do
+    for p in ${PRECISIONS:-fp16 int8 fp32}; do
       n=500
       [ $p = fp32 ] && n=50
       for dep in 1 0; do

@@ -83,14 +83,23 @@ enum { ACT_LINEAR = 0, ACT_LEAKY = 1, ACT_RELU = 2, ACT_LOGISTIC = 3, ACT_MISH =
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
-__device__ __forceinline__ float activate(float x, int act) {
+// The smooth activations, called out of line: inlined into every epilogue they made each conv
+// kernel's code several kilobytes longer, code that every CTA fetches once, at its end.
+__device__ __noinline__ float activate_smooth(float x, int act) {
     switch (act) {
-    case ACT_LEAKY: return x > 0.0f ? x : 0.1f * x;
-    case ACT_RELU: return fmaxf(x, 0.0f);
     case ACT_LOGISTIC: return sigmoidf(x);
     case ACT_MISH: return x * tanhf(x > 20.0f ? x : log1pf(expf(x)));
     case ACT_SWISH: return x * sigmoidf(x);
     default: return x;
+    }
+}
+
+__device__ __forceinline__ float activate(float x, int act) {
+    switch (act) {
+    case ACT_LINEAR: return x;
+    case ACT_LEAKY: return x > 0.0f ? x : 0.1f * x;
+    case ACT_RELU: return fmaxf(x, 0.0f);
+    default: return activate_smooth(x, act);
     }
 }
 

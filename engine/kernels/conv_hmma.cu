@@ -138,9 +138,16 @@ __device__ __forceinline__ void wgmma_begin() {
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #endif
 }
+__device__ __forceinline__ void wgmma_commit() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+}
+// Until at most N committed groups of this warp are still running.
+template <int N>
 __device__ __forceinline__ void wgmma_wait() {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.commit_group.sync.aligned;\n\twgmma.wait_group.sync.aligned 0;" ::: "memory");
+    asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 #endif
 }
 // The cp.async writes of this thread, made visible to wgmma's reads (the async proxy); the
@@ -194,7 +201,9 @@ __device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const fl
     const int c = (threadIdx.x % GROUPS) * 8, n = n0 + c;
     if (n >= N) return;
     if (!p.vec8 || n + 8 > N) {
+#pragma unroll 1
         for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS)
+#pragma unroll 1
             for (int j = 0; j < 8 && n + j < N; ++j) conv_store<half_t>(p, m0 + r, n + j, ct[r * CS + c + j]);
         return;
     }
@@ -283,15 +292,17 @@ __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     __syncthreads();
     if (!last) return false;
     __threadfence();
+    // Split z's loads all at once, one copy of the code (not one per group j); each value
+    // still sums in z order.
 #pragma unroll
-    for (int j = 0; j < J; ++j) {
-        Acc s[4] = {0, 0, 0, 0};
-        for (int z = 0; z < p.splits; ++z) {
-            Acc v[4];
-            ld_cg4(part + ((i64)(z * J + j) * NT + threadIdx.x) * 4, v);
-            for (int e = 0; e < 4; ++e) s[e] += v[e];
-        }
-        for (int e = 0; e < 4; ++e) acc[4 * j + e] = s[e];
+    for (int i = 0; i < 4 * J; ++i) acc[i] = 0;
+#pragma unroll 1
+    for (int z = 0; z < p.splits; ++z) {
+        Acc v[4 * J];
+#pragma unroll
+        for (int j = 0; j < J; ++j) ld_cg4(part + ((i64)(z * J + j) * NT + threadIdx.x) * 4, v + 4 * j);
+#pragma unroll
+        for (int i = 0; i < 4 * J; ++i) acc[i] += v[i];
     }
     if (threadIdx.x == 0) p.counters[tile] = 0;
     return true;
@@ -342,13 +353,23 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     const u32 b_dst = smem_u32(Bs + tile_offset<RB, BN>(row0, my_cc));
 
     // Each A chunk's output pixel: its patch's top-left input pixel (a row above the image for
-    // rows past M, so no tap is ever inside) and that pixel's address.
+    // rows past M, so no tap is ever inside) and that pixel's address. A thread's pixels lie
+    // ROWS apart, dy output rows and dx columns: one division serves them all.
     int a_iy[A_CH], a_ix[A_CH];
     const T* a_src[A_CH];
+    const int dy = ROWS / p.out_w, dx = ROWS - dy * p.out_w;
+    int oy = (m0 + row0) / p.out_w, ox = m0 + row0 - oy * p.out_w;
 #pragma unroll
     for (int i = 0; i < A_CH; ++i) {
         const int m = m0 + row0 + i * ROWS;
-        const int oy = m / p.out_w, ox = m - oy * p.out_w;
+        if (i > 0) {
+            oy += dy;
+            ox += dx;
+            if (ox >= p.out_w) {
+                ox -= p.out_w;
+                ++oy;
+            }
+        }
         a_iy[i] = m < M ? oy * p.stride - p.pad : -(1 << 28);
         a_ix[i] = ox * p.stride - p.pad;
         a_src[i] = x + ((i64)a_iy[i] * p.in_w + a_ix[i]) * p.in_stride;
@@ -407,33 +428,41 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     for (int i = 0; i < ACC; ++i) acc[i] = 0;
 
     // The weights of the first stages do not depend on the previous kernel: they load while it
-    // ends, and join the first stage's group.
-#pragma unroll
+    // ends, and join the first stage's group. These loops stay rolled, one copy of each load's
+    // code: every CTA fetches the kernel's code, and shorter code made the whole frame faster
+    // (docs/PERFORMANCE.md, "code size").
+#pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s)
         if (s < KT) load_b(s, k + s * BK);
     wait_for_previous_kernel();
-#pragma unroll
+#pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < KT) load_a(s);
         cp_async_commit<SM80>();
     }
-    for (int kt = 0; kt < KT; ++kt) {
-        cp_async_wait<SM80, STAGES - 2>();
-        if constexpr (WG) fence_async_shared();
-        // Makes stage kt visible, and every warp is done with the stage loaded next.
-        __syncthreads();
+    // The stage after the ones in flight: stage kt + STAGES - 1 into the buffer stage kt - 1 used.
+    auto load_next = [&](int kt) {
         const int next = kt + STAGES - 1;
         if (next < KT) {
             load_b(next % STAGES, k);
             load_a(next % STAGES);
         }
         cp_async_commit<SM80>();
+    };
+    for (int kt = 0; kt < KT; ++kt) {
+        cp_async_wait<SM80, STAGES - 2>();
+        if constexpr (WG) fence_async_shared();
+        // Makes stage kt visible (and, for mma.sync, every warp is done with stage kt - 1).
+        __syncthreads();
+        if constexpr (!WG) load_next(kt);
         const unsigned char* as = As + (kt % STAGES) * BM * RB;
         const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
         if constexpr (WG) {
             // This warpgroup's 64 rows of A and WTN rows of B, 32 bytes of K at a time (the
-            // 128-byte tiles of tile_offset one after the other); done before the next barrier,
-            // after which the stage may be overwritten.
+            // 128-byte tiles of tile_offset one after the other). They multiply while the
+            // warps go on: only the previous stage's group is waited for, and once every
+            // warpgroup has (the barrier), its buffer takes the next loads. The tensor cores
+            // stay busy through the barriers and the load issue of the next stage.
             const int wg = warp / 4;
             const u32 a0 = smem_u32(as) + wg / WN * 64 * RS, b0 = smem_u32(bs) + wg % WN * WTN * RS;
             wg_fence_operands<ACC>(acc);
@@ -445,8 +474,11 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
                 for (int j = 0; j < WTN / 64; ++j)
                     wgmma_64x64(acc + 32 * j, wg_desc(a0 + ka), wg_desc(b0 + j * 64 * RS + kb));
             }
-            wgmma_wait();
+            wgmma_commit();
+            wgmma_wait<1>();
             wg_fence_operands<ACC>(acc);
+            __syncthreads();
+            load_next(kt);
         } else {
 #pragma unroll
             for (int ks = 0; ks < RB / 32; ++ks) {
@@ -472,6 +504,10 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
                     for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
             }
         }
+    }
+    if constexpr (WG) {
+        wgmma_wait<0>();
+        wg_fence_operands<ACC>(acc);
     }
     cp_async_wait<SM80, 0>();
     start_next_kernel();
