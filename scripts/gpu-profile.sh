@@ -5,18 +5,23 @@
 #   scripts/gpu-profile.sh [BIN]        BIN: an edge-infer binary (default .gpu/edge-infer)
 # PRECISIONS="fp16 int8" lists INT8's kernels too (its scales from 32 synthetic scenes);
 # DETAIL=0 skips the per-kernel sections (DETAIL_PRECISION=int8: of the INT8 plan), SKIP_TORCH=1
-# PyTorch.
+# PyTorch; SIZE=1248 profiles YOLOv3 at that input size (a multiple of 32) instead of 416.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.gpu/edge-infer}
 out=${OUT:-/tmp/edge-prof}
 mkdir -p "$out"
-$bin weights --model models/yolov3.cfg --seed 3 -o "$out/yolov3.weights" >/dev/null
+cfg=models/yolov3.cfg
+if [ -n "${SIZE:-}" ]; then
+  cfg=$out/yolov3-$SIZE.cfg
+  sed -e "s/^width=.*/width=$SIZE/" -e "s/^height=.*/height=$SIZE/" models/yolov3.cfg > "$cfg"
+fi
+$bin weights --model "$cfg" --seed 3 -o "$out/yolov3.weights" >/dev/null
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for p in ${PRECISIONS:-fp16}; do
   int8=()
   [ "$p" = int8 ] && int8=(--calib-cache "$out/yolov3.calib" --calib-images synthetic:scenes:7 --calib-count 32)
-  $bin build --model models/yolov3.cfg --weights "$out/yolov3.weights" --device cuda --precision $p \
+  $bin build --model "$cfg" --weights "$out/yolov3.weights" --device cuda --precision $p \
     ${int8[@]+"${int8[@]}"} -o "$out/y-$p.engine" >/dev/null
   $bin bench --engine "$out/y-$p.engine" --iterations 300 --warmup 30 | tail -3
   [ -n "$ncu" ] || { echo "no ncu here"; continue; }
@@ -62,5 +67,5 @@ if [ -n "$ncu" ] && [ "${DETAIL:-14}" != 0 ]; then
   grep -E "conv_|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Shared Memory Config|Block Limit|Compute \(SM\) Throughput|Memory Throughput|Stall|Issue Slots|Executed Ipc A|Waves Per SM|Grid Size|Block Size|No Eligible|One or More" \
     "$out/ours-detail.txt" | sed 's/  */ /g' | head -${DETAIL_LINES:-400}
 fi
-[ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tools/reference/torch_kernels.py --cfg models/yolov3.cfg --weights "$out/yolov3.weights" \
+[ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tools/reference/torch_kernels.py --cfg "$cfg" --weights "$out/yolov3.weights" \
   --json "$out/torch-kernels.json"
