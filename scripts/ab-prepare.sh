@@ -9,8 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { echo "usage: $0 NAME=REV ..." >&2; exit 64; }
 repo=$PWD
+seen=" "
 for spec in "$@"; do
   [[ $spec =~ ^[A-Za-z0-9._-]+=.+$ ]] || { echo "not NAME=REV: $spec" >&2; exit 64; }
+  [[ $seen != *" ${spec%%=*} "* ]] || { echo "build name given twice: ${spec%%=*}" >&2; exit 64; }
+  seen+="${spec%%=*} "
   git rev-parse --verify --quiet "${spec#*=}^{commit}" > /dev/null || { echo "no such revision: ${spec#*=}" >&2; exit 64; }
 done
 trees=$(mktemp -d)

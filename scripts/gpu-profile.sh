@@ -14,7 +14,7 @@ mkdir -p "$out"
 cfg=models/yolov3.cfg
 if [ -n "${SIZE:-}" ]; then
   cfg=$out/yolov3-$SIZE.cfg
-  scripts/yolov3-at.sh "$SIZE" > "$cfg"
+  scripts/yolov3-at.sh "$SIZE" > "$cfg" || exit
 fi
 $bin weights --model "$cfg" --seed 3 -o "$out/yolov3.weights" >/dev/null
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
