@@ -274,23 +274,27 @@ __device__ __forceinline__ void ld_cg4(const int* p, int* v) {
 }
 
 // Split-K (grid z > 1) in the conv kernel itself: every CTA of an output tile stores its
-// accumulators (J groups of 4 per thread) as partial sums, and the last one to arrive, told by
-// the tile's counter, sums all of them in z order, so the result does not depend on which CTA
-// finished last, and goes on to the epilogue. Returns whether this CTA is that one. The
-// counters start at zero (the workspace is zeroed when made) and the last CTA zeroes its own.
+// accumulators (J groups of 4 per thread, held by its first NT threads) as partial sums, and
+// the last one to arrive, told by the tile's counter, sums all of them in z order, so the
+// result does not depend on which CTA finished last, and goes on to the epilogue. Returns
+// whether this CTA is that one. The counters start at zero (the workspace is zeroed when made)
+// and the last CTA zeroes its own. Every thread of the CTA calls it (barriers).
 template <typename Acc, int J, int NT>
 __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     __shared__ int last;
     const int tile = blockIdx.y * gridDim.x + blockIdx.x;
+    const bool holder = threadIdx.x < NT;
     Acc* part = (Acc*)p.partial + (i64)tile * p.splits * J * NT * 4;
+    if (holder)
 #pragma unroll
-    for (int j = 0; j < J; ++j) st_cg4(part + ((i64)(blockIdx.z * J + j) * NT + threadIdx.x) * 4, acc + 4 * j);
+        for (int j = 0; j < J; ++j) st_cg4(part + ((i64)(blockIdx.z * J + j) * NT + threadIdx.x) * 4, acc + 4 * j);
     // Each thread's stores are visible device-wide before thread 0 counts this CTA in.
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(p.counters + tile, 1) == p.splits - 1;
     __syncthreads();
     if (!last) return false;
+    if (!holder) return true;
     __threadfence();
     // Split z's loads all at once, one copy of the code (not one per group j); each value
     // still sums in z order.
@@ -308,11 +312,32 @@ __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     return true;
 }
 
-// WM x WN warps (WG: warpgroups of 4) share the BM x BN tile.
-template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES, bool WG = false>
+// K slices (KS > 1): the CTA's warpgroups split every stage's K KS ways and each slice holds
+// its own accumulators for the whole tile; slices 1.. hand theirs to slice 0 through shared
+// memory `red` (int32 sums stay exact), which adds them in slice order. Every thread calls it.
+template <typename Acc, int ACC, int NT0, int KS>
+__device__ __forceinline__ void slice_sum(Acc* acc, Acc* red) {
+    const int slice = threadIdx.x / NT0, t = threadIdx.x % NT0;
+    // Every stage's loads have landed and every warpgroup's wgmma has read them.
+    __syncthreads();
+    if (slice > 0)
+#pragma unroll
+        for (int i = 0; i < ACC; ++i) red[((slice - 1) * ACC + i) * NT0 + t] = acc[i];
+    __syncthreads();
+    if (slice == 0)
+#pragma unroll 1
+        for (int s = 1; s < KS; ++s)
+#pragma unroll
+            for (int i = 0; i < ACC; ++i) acc[i] += red[((s - 1) * ACC + i) * NT0 + t];
+}
+
+// WM x WN warps (WG: warpgroups of 4) share the BM x BN tile; KS slices of them (wgmma only)
+// share each stage's K (slice_sum).
+template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES, bool WG = false,
+          int KS = 1>
 __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     typedef typename MmaAcc<T>::type Acc;
-    constexpr int NT = WM * WN * (WG ? 128 : 32);
+    constexpr int NT0 = WM * WN * (WG ? 128 : 32), NT = NT0 * KS;
     constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
     constexpr int RB = BK * sizeof(T);   // bytes per tile row
     constexpr int CPR = RB / 16;         // chunks per tile row
@@ -326,6 +351,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     static_assert(SM80 || STAGES == 2, "synchronous loads double-buffer");
     static_assert(WG ? SM80 && (RB == 128 || RB == 256) && WTM == 64 && WTN % 64 == 0 : RB <= 128,
                   "wgmma: 64 x 64n tiles of 128- or 256-byte rows; mma.sync: up to 128");
+    static_assert(KS == 1 || (WG && (RB / 32) % KS == 0), "K slices: wgmma, whole 32-byte steps");
     constexpr int RS = RB < 128 ? RB : 128;  // bytes between rows (tile_offset)
     // wgmma's swizzle is one of addresses: the stages start on 1024-byte boundaries (the launch
     // asks 1 KiB more for it, Kernel::shared_bytes).
@@ -463,12 +489,15 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
             // warps go on: only the previous stage's group is waited for, and once every
             // warpgroup has (the barrier), its buffer takes the next loads. The tensor cores
             // stay busy through the barriers and the load issue of the next stage.
-            const int wg = warp / 4;
-            const u32 a0 = smem_u32(as) + wg / WN * 64 * RS, b0 = smem_u32(bs) + wg % WN * WTN * RS;
+            // A slice's steps start at step ks0 of the stage's RB / 32.
+            constexpr int STEPS = RB / 32 / KS;
+            const int wg = warp / 4 % (WM * WN), ks0 = warp / 4 / (WM * WN) * STEPS;
+            const u32 a0 = smem_u32(as) + wg / WN * 64 * RS + ks0 / 4 * BM * 128 + ks0 % 4 * 32;
+            const u32 b0 = smem_u32(bs) + wg % WN * WTN * RS + ks0 / 4 * BN * 128 + ks0 % 4 * 32;
             wg_fence_operands<ACC>(acc);
             wgmma_begin();
 #pragma unroll
-            for (int ks = 0; ks < RB / 32; ++ks) {
+            for (int ks = 0; ks < STEPS; ++ks) {
                 const u32 ka = ks / 4 * BM * 128 + ks % 4 * 32, kb = ks / 4 * BN * 128 + ks % 4 * 32;
 #pragma unroll
                 for (int j = 0; j < WTN / 64; ++j)
@@ -512,12 +541,14 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     cp_async_wait<SM80, 0>();
     start_next_kernel();
 
-    if (p.splits > 1 && !splitk_sum<Acc, ACC / 4, NT>(p, acc)) return;
     // The accumulator tile goes through shared memory as floats (int32 sums convert exactly as
     // the CPU's `as f32` does: round to nearest even), rows padded by 4 floats so the float2
     // writes of a warp hit 32 different banks; the epilogue then runs once per 8 channels with
-    // 16-byte loads and stores, in a loop small enough not to be unrolled per fragment.
+    // 16-byte loads and stores, in a loop small enough not to be unrolled per fragment. The
+    // slices' sums lie after that tile (Kernel::shared_bytes counts both).
     constexpr int CS = BN + 4;
+    if constexpr (KS > 1) slice_sum<Acc, ACC, NT0, KS>(acc, (Acc*)(smem + BM * CS * 4));
+    if (p.splits > 1 && !splitk_sum<Acc, ACC / 4, NT0>(p, acc)) return;
     __syncthreads();
     float* ct = (float*)smem;
     // Both layouts are 16 x 8 fragments: MI x NI per warp, or per wgmma tile 8 of one warp's
@@ -525,18 +556,21 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     constexpr int FM = WG ? 1 : MI, FN = WG ? WTN / 8 : NI;
     const int frow = WG ? warp / 4 / WN * 64 + warp % 4 * 16 : wm * WTM;
     const int fcol = WG ? warp / 4 % WN * WTN : wn * WTN;
+    // Slice 0 holds the sums; all NT threads run the epilogue.
+    if (tid < NT0) {
 #pragma unroll
-    for (int mi = 0; mi < FM; ++mi)
+        for (int mi = 0; mi < FM; ++mi)
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int r = frow + mi * 16 + (lane >> 2) + h * 8;
+            for (int h = 0; h < 2; ++h) {
+                const int r = frow + mi * 16 + (lane >> 2) + h * 8;
 #pragma unroll
-            for (int ni = 0; ni < FN; ++ni) {
-                const int c = fcol + ni * 8 + (lane & 3) * 2;
-                const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
-                *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
+                for (int ni = 0; ni < FN; ++ni) {
+                    const int c = fcol + ni * 8 + (lane & 3) * 2;
+                    const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
+                    *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
+                }
             }
-        }
+    }
     __syncthreads();
     conv_epilogue_tile<BM, BN, NT, CS>(p, ct, m0, n0, M, N);
 }
@@ -549,11 +583,17 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         conv_mma<T, SM80, BM, BN, BK, WM, WN, STAGES>(p);                                      \
     }
 
-// Names: conv_<wghmma|wgimma>_<BM>x<BN>x<BK>_g<WM>x<WN>_s<STAGES>, WM x WN warpgroups.
+// Names: conv_<wghmma|wgimma>_<BM>x<BN>x<BK>_g<WM>x<WN>_s<STAGES>, WM x WN warpgroups;
+// ..._g<WM>x<WN>k<KS>_s<STAGES> with KS slices of them on K.
 #define CONV_WGMMA(NAME, T, BM, BN, BK, WM, WN, STAGES)                                       \
     extern "C" __global__ void __launch_bounds__(WM * WN * 128)                               \
         conv_##NAME##_##BM##x##BN##x##BK##_g##WM##x##WN##_s##STAGES(ConvParams p) {            \
         conv_mma<T, true, BM, BN, BK, WM, WN, STAGES, true>(p);                                \
+    }
+#define CONV_WGMMA_SLICED(NAME, T, BM, BN, BK, WM, WN, KS, STAGES)                            \
+    extern "C" __global__ void __launch_bounds__(WM * WN * KS * 128)                          \
+        conv_##NAME##_##BM##x##BN##x##BK##_g##WM##x##WN##k##KS##_s##STAGES(ConvParams p) {     \
+        conv_mma<T, true, BM, BN, BK, WM, WN, STAGES, true, KS>(p);                            \
     }
 
 // wgmma needs sm_90a (the arch-specific Hopper target the builder compiles for on cc 9.0).
@@ -573,6 +613,14 @@ CONV_WGMMA(wgimma, s8_t, 128, 128, 128, 2, 1, 3)
 CONV_WGMMA(wgimma, s8_t, 64, 64, 256, 1, 1, 3)
 CONV_WGMMA(wgimma, s8_t, 64, 64, 256, 1, 1, 4)
 CONV_WGMMA(wgimma, s8_t, 128, 64, 256, 2, 1, 3)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 64, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 128, 1, 1, 2, 3)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 128, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 128, 1, 1, 4, 4)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 128, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 256, 1, 1, 2, 3)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 256, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 256, 1, 1, 4, 4)
 #endif
 
 // cp.async and the m16n8k16 f16 / m16n8k32 s8 shapes need sm_80: an sm_75 build leaves them out.
