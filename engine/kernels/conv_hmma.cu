@@ -207,19 +207,27 @@ __device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const fl
             for (int j = 0; j < 8 && n + j < N; ++j) conv_store<half_t>(p, m0 + r, n + j, ct[r * CS + c + j]);
         return;
     }
-    float bias[8], wmul[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    // Float convs multiply by 1 (exact), so the piecewise-linear path has no test per value.
+    float bias[8], wmul[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     load8f(p.bias + n, bias);
     if (p.wmul) load8f(p.wmul + n, wmul);
+    // The smooth activations (rare) take the generic path, out of the way of the common one.
+    const bool linear = p.act <= ACT_RELU && p.post_act <= ACT_RELU;
+    const LinearAct act = linear_act(p.act), post = linear_act(p.post_act);
 #pragma unroll 1
     for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS) {
         const int m = m0 + r;
-        float v[8];
+        float v[8], rv[8];
         load8f(ct + r * CS + c, v);
-        for (int j = 0; j < 8; ++j) v[j] = conv_act(p, v[j], wmul[j], bias[j]);
-        if (p.res) {
-            float rv[8];
-            load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
-            for (int j = 0; j < 8; ++j) v[j] = conv_residual(p, v[j], rv[j]);
+        if (p.res) load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
+        if (linear) {
+            for (int j = 0; j < 8; ++j) v[j] = apply(act, __fadd_rn(__fmul_rn(v[j], wmul[j]), bias[j]));
+            if (p.res)
+                for (int j = 0; j < 8; ++j) v[j] = apply(post, __fadd_rn(v[j], rv[j]));
+        } else {
+            for (int j = 0; j < 8; ++j) v[j] = conv_act(p, v[j], wmul[j], bias[j]);
+            if (p.res)
+                for (int j = 0; j < 8; ++j) v[j] = conv_residual(p, v[j], rv[j]);
         }
         store8(p.y, (i64)m * p.out_stride + n, v, p.y_inv);
     }
