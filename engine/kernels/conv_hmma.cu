@@ -98,8 +98,12 @@ __device__ __forceinline__ void mma_tile(int* c, const u32* a, const u32* b) {
 // 32 bytes of K start 32 bytes further. Accumulators: thread `lane` of warp w of the
 // warpgroup holds rows 16w + lane / 4 (+ 8) and columns 8i + 2 (lane % 4) (+ 1) of block
 // i = 0..7 as c[4i..4i+3], the mma.sync m16n8 layout repeated.
-__device__ __forceinline__ unsigned long long wg_desc(u32 addr) {
-    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((1024ull >> 4) << 32) | (1ull << 62);
+// The descriptor of address `addr` is wg_desc(wg_desc_lo(addr)); that of addr + off (a multiple
+// of 16) is wg_desc(wg_desc_lo(addr) + off / 16), since a CTA's shared memory (< 256 KiB) never
+// carries out of the 14-bit address field: the main loop adds offsets to one low word.
+__device__ __forceinline__ u32 wg_desc_lo(u32 addr) { return ((addr & 0x3FFFF) >> 4) | (1u << 16); }
+__device__ __forceinline__ unsigned long long wg_desc(u32 lo) {
+    return (unsigned long long)lo | ((1024ull >> 4) << 32) | (1ull << 62);
 }
 #define WG_D8(C, i) C(c[i]), C(c[i + 1]), C(c[i + 2]), C(c[i + 3]), C(c[i + 4]), C(c[i + 5]), C(c[i + 6]), C(c[i + 7])
 #define WG_D32(C) WG_D8(C, 0), WG_D8(C, 8), WG_D8(C, 16), WG_D8(C, 24)
@@ -483,25 +487,28 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         }
         cp_async_commit<SM80>();
     };
+    // wgmma: this warpgroup's 64 rows of A and WTN rows of B in stage 0, from its slice's first
+    // step ks0 of the stage's RB / 32, as descriptors' low words (wg_desc_lo).
+    constexpr int STEPS = RB / 32 / KS;
+    const int wg = warp / 4 % (WM * WN), ks0 = warp / 4 / (WM * WN) * STEPS;
+    const u32 a_lo = wg_desc_lo(smem_u32(As) + wg / WN * 64 * RS + ks0 / 4 * BM * 128 + ks0 % 4 * 32);
+    const u32 b_lo = wg_desc_lo(smem_u32(Bs) + wg % WN * WTN * RS + ks0 / 4 * BN * 128 + ks0 % 4 * 32);
     for (int kt = 0; kt < KT; ++kt) {
         cp_async_wait<SM80, STAGES - 2>();
         if constexpr (WG) fence_async_shared();
         // Makes stage kt visible (and, for mma.sync, every warp is done with stage kt - 1).
         __syncthreads();
         if constexpr (!WG) load_next(kt);
-        const unsigned char* as = As + (kt % STAGES) * BM * RB;
-        const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
+        const int st = kt % STAGES;
+        const unsigned char* as = As + st * BM * RB;
+        const unsigned char* bs = Bs + st * BN * RB;
         if constexpr (WG) {
-            // This warpgroup's 64 rows of A and WTN rows of B, 32 bytes of K at a time (the
-            // 128-byte tiles of tile_offset one after the other). They multiply while the
-            // warps go on: only the previous stage's group is waited for, and once every
-            // warpgroup has (the barrier), its buffer takes the next loads. The tensor cores
-            // stay busy through the barriers and the load issue of the next stage.
-            // A slice's steps start at step ks0 of the stage's RB / 32.
-            constexpr int STEPS = RB / 32 / KS;
-            const int wg = warp / 4 % (WM * WN), ks0 = warp / 4 / (WM * WN) * STEPS;
-            const u32 a0 = smem_u32(as) + wg / WN * 64 * RS + ks0 / 4 * BM * 128 + ks0 % 4 * 32;
-            const u32 b0 = smem_u32(bs) + wg % WN * WTN * RS + ks0 / 4 * BN * 128 + ks0 % 4 * 32;
+            // 32 bytes of K at a time (the 128-byte tiles of tile_offset one after the other).
+            // They multiply while the warps go on: only the previous stage's group is waited
+            // for, and once every warpgroup has (the barrier), its buffer takes the next loads.
+            // The tensor cores stay busy through the barriers and the load issue of the next
+            // stage.
+            const u32 sa = a_lo + st * (BM * RB / 16), sb = b_lo + st * (BN * RB / 16);
             wg_fence_operands<ACC>(acc);
             wgmma_begin();
 #pragma unroll
@@ -509,7 +516,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
                 const u32 ka = ks / 4 * BM * 128 + ks % 4 * 32, kb = ks / 4 * BN * 128 + ks % 4 * 32;
 #pragma unroll
                 for (int j = 0; j < WTN / 64; ++j)
-                    wgmma_64x64(acc + 32 * j, wg_desc(a0 + ka), wg_desc(b0 + j * 64 * RS + kb));
+                    wgmma_64x64(acc + 32 * j, wg_desc(sa + ka / 16), wg_desc(sb + (j * 64 * RS + kb) / 16));
             }
             wgmma_commit();
             wgmma_wait<1>();
