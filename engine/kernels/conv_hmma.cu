@@ -4,7 +4,8 @@
 //   false: the same tile as four m8n8k16 and synchronous loads, for sm_75..sm_79).
 // Needs groups = 1, and cin, pixel strides and slice offsets that are multiples of one 16-byte
 // chunk (8 halves or 16 int8), so each chunk of a patch row is one tap's contiguous channels
-// (the builder checks). A and B tiles (rows of BK elements: 64 or 128 bytes) stream into shared
+// (the builder checks). A and B tiles (rows of BK elements: 64, 128 or, for wgmma, 256 bytes,
+// tile_offset) stream into shared
 // memory through a STAGES-deep cp.async pipeline (zero-filled outside the image and past K),
 // XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8 distinct bank groups. The two
 // element types share every byte of that: the m16n8k16 f16 A/B fragments and the m16n8k32 s8
@@ -297,9 +298,10 @@ __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     const int tile = blockIdx.y * gridDim.x + blockIdx.x;
     const bool holder = threadIdx.x < NT;
     Acc* part = (Acc*)p.partial + (i64)tile * p.splits * J * NT * 4;
-    if (holder)
+    if (holder) {
 #pragma unroll
         for (int j = 0; j < J; ++j) st_cg4(part + ((i64)(blockIdx.z * J + j) * NT + threadIdx.x) * 4, acc + 4 * j);
+    }
     // Each thread's stores are visible device-wide before thread 0 counts this CTA in.
     __threadfence();
     __syncthreads();
@@ -332,15 +334,17 @@ __device__ __forceinline__ void slice_sum(Acc* acc, Acc* red) {
     const int slice = threadIdx.x / NT0, t = threadIdx.x % NT0;
     // Every stage's loads have landed and every warpgroup's wgmma has read them.
     __syncthreads();
-    if (slice > 0)
+    if (slice > 0) {
 #pragma unroll
         for (int i = 0; i < ACC; ++i) red[((slice - 1) * ACC + i) * NT0 + t] = acc[i];
+    }
     __syncthreads();
-    if (slice == 0)
+    if (slice == 0) {
 #pragma unroll 1
         for (int s = 1; s < KS; ++s)
 #pragma unroll
             for (int i = 0; i < ACC; ++i) acc[i] += red[((s - 1) * ACC + i) * NT0 + t];
+    }
 }
 
 // WM x WN warps (WG: warpgroups of 4) share the BM x BN tile; KS slices of them (wgmma only)
