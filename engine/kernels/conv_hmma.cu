@@ -5,11 +5,11 @@
 // Needs groups = 1, and cin, pixel strides and slice offsets that are multiples of one 16-byte
 // chunk (8 halves or 16 int8), so each chunk of a patch row is one tap's contiguous channels
 // (the builder checks). A and B tiles (rows of BK elements: 64, 128 or, for wgmma, 256 bytes,
-// tile_offset) stream into shared
-// memory through a STAGES-deep cp.async pipeline (zero-filled outside the image and past K),
-// XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8 distinct bank groups. The two
-// element types share every byte of that: the m16n8k16 f16 A/B fragments and the m16n8k32 s8
-// ones hold the same bytes of a tile row in the same registers (PTX ISA, "Matrix Fragments").
+// tile_offset) stream into shared memory through a STAGES-deep cp.async pipeline (zero-filled
+// outside the image and past K), XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8
+// distinct bank groups. The two element types share every byte of that: the m16n8k16 f16 A/B
+// fragments and the m16n8k32 s8 ones hold the same bytes of a tile row in the same registers
+// (PTX ISA, "Matrix Fragments").
 // Split-K (grid z > 1) sums partial products (FP32, or exact int32 for INT8) in the kernel:
 // see splitk_sum. WG (sm_90a): the same loads into the same tile layout, multiplied by
 // warpgroups with wgmma, which reads both operands from shared memory (see wgmma_64x64).
