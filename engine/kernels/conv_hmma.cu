@@ -14,6 +14,8 @@
 // see splitk_sum. WG (sm_90a): the same loads into the same tile layout, multiplied by
 // warpgroups with wgmma, which reads both operands from shared memory (see wgmma_64x64).
 
+__host__ __device__ constexpr int cmax(int a, int b) { return a > b ? a : b; }
+
 template <typename T> struct MmaAcc;
 template <> struct MmaAcc<half_t> { typedef float type; };
 template <> struct MmaAcc<s8_t> { typedef int type; };
@@ -37,6 +39,16 @@ __device__ __forceinline__ void copy16(u32 dst, const void* src, int bytes) {
         if (bytes) v = __ldg((const uint4*)src);
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(dst), "r"(v.x), "r"(v.y),
                      "r"(v.z), "r"(v.w));
+    }
+}
+// 8 bytes global -> shared (cp.async.cg takes 16 only): as copy16, never zero-filled.
+template <bool ASYNC>
+__device__ __forceinline__ void copy8(u32 dst, const void* src) {
+    if constexpr (ASYNC) {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(dst), "l"(src));
+    } else {
+        const uint2 v = __ldg((const uint2*)src);
+        asm volatile("st.shared.v2.u32 [%0], {%1, %2};" ::"r"(dst), "r"(v.x), "r"(v.y));
     }
 }
 template <bool ASYNC>
@@ -194,18 +206,46 @@ __device__ __forceinline__ void load8f(const float* p, float* v) {
     v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
 }
 
+// Whether the epilogue's 8-channel groups are whole and aligned (its fast path): `p.vec8` says
+// 8-channel accesses of output and residual are aligned.
+__device__ __forceinline__ bool epilogue_by8(const ConvParams& p, int n, int N) { return p.vec8 && n + 8 <= N; }
+
+// The residual rows of a BM x BN tile, into shared memory `rs` (BM x BN elements of the
+// residual's type) by cp.async, issued with the first stage's loads: the epilogue then waits
+// for none of them (one latency for the tile, in the shadow of the main loop, not one per row
+// in the epilogue). Each 8-channel group is loaded by the thread whose epilogue reads it
+// (conv_epilogue_tile's mapping), so its own cp.async wait makes it visible. The residual of a
+// conv was made by an earlier kernel: it is read after wait_for_previous_kernel all the same.
+template <bool SM80, int BM, int BN, int NT>
+__device__ __forceinline__ void prefetch_residual(const ConvParams& p, unsigned char* rs, int m0, int n0,
+                                                  int M, int N) {
+    constexpr int GROUPS = BN / 8, ROWS = NT / GROUPS;
+    const int c = (threadIdx.x % GROUPS) * 8, n = n0 + c;
+    if (!epilogue_by8(p, n, N)) return;
+    const bool q = p.res_scale != 0.0f;
+#pragma unroll 1
+    for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS) {
+        const i64 i = (i64)(m0 + r) * p.res_stride + n;
+        if (q) {
+            copy8<SM80>(smem_u32(rs + r * BN + c), (const s8_t*)p.res + i);
+        } else {
+            copy16<SM80>(smem_u32(rs + (r * BN + c) * 2), (const half_t*)p.res + i, 16);
+        }
+    }
+}
+
 // The epilogue of a BM x BN tile held in shared memory as floats (row stride CS), 8 channels
 // per step. A thread keeps one group of 8 channels for all its rows, so it loads their bias
-// (and INT8 multipliers) once; `p.vec8` says 8-channel accesses of output and residual are
-// aligned. The float type of both kernels' plans is FP16.
+// (and INT8 multipliers) once. The residual comes from `rs` where prefetch_residual put it
+// there, else from global memory. The float type of both kernels' plans is FP16.
 template <int BM, int BN, int NT, int CS>
-__device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, int m0, int n0,
-                                                   int M, int N) {
+__device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, const unsigned char* rs,
+                                                   int m0, int n0, int M, int N) {
     constexpr int GROUPS = BN / 8, ROWS = NT / GROUPS;
     static_assert(NT % GROUPS == 0, "every thread keeps one channel group");
     const int c = (threadIdx.x % GROUPS) * 8, n = n0 + c;
     if (n >= N) return;
-    if (!p.vec8 || n + 8 > N) {
+    if (!epilogue_by8(p, n, N)) {
 #pragma unroll 1
         for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS)
 #pragma unroll 1
@@ -224,7 +264,13 @@ __device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const fl
         const int m = m0 + r;
         float v[8], rv[8];
         load8f(ct + r * CS + c, v);
-        if (p.res) load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
+        if (p.res) {
+            if (rs) {
+                load8(rs, r * BN + c, p.res_scale, rv);
+            } else {
+                load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
+            }
+        }
         if (linear) {
             for (int j = 0; j < 8; ++j) v[j] = apply(act, __fadd_rn(__fmul_rn(v[j], wmul[j]), bias[j]));
             if (p.res)
@@ -477,6 +523,12 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     for (int s = 0; s < STAGES - 1; ++s)
         if (s < KT) load_b(s, k + s * BK);
     wait_for_previous_kernel();
+    // Past the stages and what the epilogue puts in their place (Kernel::shared_bytes counts
+    // this region only for convs with a residual). Split-K CTAs leave it: one of them will need it.
+    constexpr int CS = BN + 4;
+    constexpr int RES_AT = cmax(STAGES * (BM + BN) * RB, BM * CS * 4 + (KS - 1) * BM * BN * 4);
+    unsigned char* const rs = p.res && p.splits == 1 ? smem + RES_AT : nullptr;
+    if (rs) prefetch_residual<SM80, BM, BN, NT>(p, rs, m0, n0, M, N);
 #pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < KT) load_a(s);
@@ -565,7 +617,6 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     // writes of a warp hit 32 different banks; the epilogue then runs once per 8 channels with
     // 16-byte loads and stores, in a loop small enough not to be unrolled per fragment. The
     // slices' sums lie after that tile (Kernel::shared_bytes counts both).
-    constexpr int CS = BN + 4;
     if constexpr (KS > 1) slice_sum<Acc, ACC, NT0, KS>(acc, (Acc*)(smem + BM * CS * 4));
     if (p.splits > 1 && !splitk_sum<Acc, ACC / 4, NT0>(p, acc)) return;
     __syncthreads();
@@ -591,7 +642,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
             }
     }
     __syncthreads();
-    conv_epilogue_tile<BM, BN, NT, CS>(p, ct, m0, n0, M, N);
+    conv_epilogue_tile<BM, BN, NT, CS>(p, ct, rs, m0, n0, M, N);
 }
 
 // Names: conv_<hmma|imma|imma75>_<BM>x<BN>x<BK>_w<WM>x<WN>_s<STAGES>, BK in elements;

@@ -301,6 +301,7 @@ impl CudaEngine {
             groups: c.groups,
             in_align,
             arith: self.arith(node),
+            residual: c.residual.is_some(),
         })
     }
 

@@ -192,8 +192,9 @@ impl Kernel {
             // The weights as floats, filters padded to whole groups of 8.
             Family::Direct => (shape.k * shape.n.next_multiple_of(8) * 4) as u32,
             // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for
-            // and after it the sums of K slices 1..; wgmma's stages start on a 1 KiB boundary,
-            // which may take up to 1 KiB more.
+            // and after it the sums of K slices 1..; then the residual tile (2-byte elements at
+            // most) where there is one. wgmma's stages start on a 1 KiB boundary, which may take
+            // up to 1 KiB more. `conv_mma` places them so (RES_AT).
             Family::Mma {
                 bk,
                 slices,
@@ -203,8 +204,10 @@ impl Kernel {
             } => {
                 let align = if unit == Unit::Wgmma { 1024 } else { 0 };
                 let (bm, bn) = (self.bm, self.bn);
+                let residual = if shape.residual { bm * bn * 2 } else { 0 };
                 (stages * (bm + bn) * bk * arith.bytes() as u32)
                     .max(bm * (bn + 4) * 4 + (slices - 1) * bm * bn * 4)
+                    + residual
                     + align
             }
         }
@@ -393,6 +396,8 @@ pub struct ConvShape {
     /// The largest of 16, 8, 4, 2, 1 elements dividing the input's pixel stride and offset.
     pub in_align: usize,
     pub arith: Arith,
+    /// A residual is added in the epilogue (the tensor-core kernels prefetch it).
+    pub residual: bool,
 }
 
 /// Every tactic of a conv of arithmetic `arith`, split-K variants included.
@@ -538,6 +543,7 @@ mod tests {
             groups: 1,
             in_align: 16,
             arith: Arith::S8,
+            residual: false,
         };
         let names = |s: &ConvShape, cc| -> Vec<String> {
             candidates(s, cc)
