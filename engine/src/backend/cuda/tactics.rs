@@ -204,7 +204,7 @@ impl Kernel {
             } => {
                 let align = if unit == Unit::Wgmma { 1024 } else { 0 };
                 let (bm, bn) = (self.bm, self.bn);
-                let residual = if shape.residual { bm * bn * 2 } else { 0 };
+                let residual = bm * bn * shape.residual_bytes;
                 (stages * (bm + bn) * bk * arith.bytes() as u32)
                     .max(bm * (bn + 4) * 4 + (slices - 1) * bm * bn * 4)
                     + residual
@@ -374,6 +374,20 @@ impl ConvTactic {
         all(arith).into_iter().find(|t| t.name(arith) == name)
     }
 
+    /// Dynamic shared memory of its launch for a conv of this shape: split-K CTAs do not
+    /// prefetch the residual (only the last of a tile adds it), so they leave its room out.
+    pub fn shared_bytes(&self, shape: &ConvShape) -> u32 {
+        let residual_bytes = if self.splits > 1 {
+            0
+        } else {
+            shape.residual_bytes
+        };
+        self.kernel.shared_bytes(&ConvShape {
+            residual_bytes,
+            ..*shape
+        })
+    }
+
     /// The always-eligible tactic: CUDA cores, 64x64 tiles.
     pub fn fallback(arith: Arith) -> ConvTactic {
         let kernel = match arith {
@@ -396,8 +410,9 @@ pub struct ConvShape {
     /// The largest of 16, 8, 4, 2, 1 elements dividing the input's pixel stride and offset.
     pub in_align: usize,
     pub arith: Arith,
-    /// A residual is added in the epilogue (the tensor-core kernels prefetch it).
-    pub residual: bool,
+    /// Bytes of an element of the residual the epilogue adds (0: none); the tensor-core
+    /// kernels prefetch it into shared memory.
+    pub residual_bytes: u32,
 }
 
 /// Every tactic of a conv of arithmetic `arith`, split-K variants included.
@@ -543,7 +558,7 @@ mod tests {
             groups: 1,
             in_align: 16,
             arith: Arith::S8,
-            residual: false,
+            residual_bytes: 0,
         };
         let names = |s: &ConvShape, cc| -> Vec<String> {
             candidates(s, cc)

@@ -85,9 +85,12 @@ pub fn build(
         let mut launches = Vec::new();
         for &t in options {
             launches.clear();
-            engine.node_launches(*node, arena.ptr(), workspace.ptr(), Some(t), &mut launches)?;
-            // A candidate that cannot launch here (resources) is skipped, not fatal.
-            let ms = match timer.time(&stream, &launches) {
+            // A candidate that cannot launch here (resources: more shared memory than this GPU
+            // gives a block) is skipped, not fatal.
+            let ms = match engine
+                .node_launches(*node, arena.ptr(), workspace.ptr(), Some(t), &mut launches)
+                .and_then(|()| timer.time(&stream, &launches))
+            {
                 Ok(ms) => ms,
                 Err(e) => {
                     log::debug!("tactic {} skipped: {e}", t.name(arith));
