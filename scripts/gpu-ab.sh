@@ -3,8 +3,9 @@
 # plans (FP16, INT8, FP32) from the same weights and INT8 calibration cache and benchmarks
 # them, in alternating rounds so that drift of the machine hits every build alike.
 #
-#   here:         cargo build --release -p edge-infer; cp target/release/edge-infer .gpu/ab/<name>/
-#                 (once per variant of the code), then pass .gpu to the GPU host
+#   here:         scripts/ab-prepare.sh NAME=REV ... (a build per git revision into .gpu/ab/NAME/),
+#                 or by hand: cargo build --release -p edge-infer; cp target/release/edge-infer
+#                 .gpu/ab/<name>/ (once per variant of the code); then pass .gpu to the GPU host
 #   GPU host:     scripts/gpu-ab.sh [ROUNDS]    (default 2; PRECISIONS="fp16 int8" skips FP32)
 #
 # Each build is also run with EDGE_INFER_DEPENDENT_LAUNCH=0 (kernels launched only after the
@@ -22,6 +23,7 @@ builds=(.gpu/ab/*/edge-infer)
 [ -x "${builds[0]}" ] || { echo "no builds: expected .gpu/ab/<name>/edge-infer" >&2; exit 64; }
 first=${builds[0]}
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+cat .gpu/ab/REVISIONS 2>/dev/null
 $first weights --model models/yolov3.cfg --seed 3 -o "$work/yolov3.weights"
 src=(--model models/yolov3.cfg --weights "$work/yolov3.weights" --device cuda)
 calib=(--calib-cache "$work/yolov3.calib" --calib-images synthetic:scenes:7 --calib-count 32)

@@ -14,7 +14,7 @@ mkdir -p "$out"
 cfg=models/yolov3.cfg
 if [ -n "${SIZE:-}" ]; then
   cfg=$out/yolov3-$SIZE.cfg
-  sed -e "s/^width=.*/width=$SIZE/" -e "s/^height=.*/height=$SIZE/" models/yolov3.cfg > "$cfg"
+  scripts/yolov3-at.sh "$SIZE" > "$cfg"
 fi
 $bin weights --model "$cfg" --seed 3 -o "$out/yolov3.weights" >/dev/null
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)

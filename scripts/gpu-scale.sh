@@ -12,7 +12,7 @@ work=$(mktemp -d)
 sizes=${SIZES:-416 832 1248}
 $bin weights --model models/yolov3.cfg --seed 3 -o "$work/yolov3.weights" >/dev/null
 for s in $sizes; do
-  sed -e "s/^width=.*/width=$s/" -e "s/^height=.*/height=$s/" models/yolov3.cfg > "$work/y$s.cfg"
+  scripts/yolov3-at.sh "$s" > "$work/y$s.cfg"
   for p in fp16 int8; do
     int8=()
     [ $p = int8 ] && int8=(--calib-cache "$work/y$s.calib" --calib-images synthetic:scenes:7 --calib-count 32)
