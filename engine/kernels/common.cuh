@@ -103,6 +103,16 @@ __device__ __forceinline__ float activate(float x, int act) {
     }
 }
 
+// The piecewise-linear activations (linear, leaky, ReLU) as max(x, slope * x), slope 1 or 0.1,
+// or max(x, 0): bit for bit what activate gives (signed zeros and NaN included), with no branch
+// per value. `act` is one per launch.
+struct LinearAct {
+    float slope;
+    bool relu;
+};
+__device__ __forceinline__ LinearAct linear_act(int act) { return {act == ACT_LEAKY ? 0.1f : 1.0f, act == ACT_RELU}; }
+__device__ __forceinline__ float apply(LinearAct a, float x) { return a.relu ? fmaxf(x, 0.0f) : fmaxf(x, a.slope * x); }
+
 // One convolution launch; mirrored by `ConvParams` in engine/src/backend/cuda/launch.rs.
 // Tensors are NHWC with a pixel stride (a concat slice is a window of a wider tensor).
 // Weights are [filters][kh][kw][cin / groups]; K = kh * kw * cin / groups. An INT8 conv reads

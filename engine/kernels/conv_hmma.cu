@@ -4,14 +4,17 @@
 //   false: the same tile as four m8n8k16 and synchronous loads, for sm_75..sm_79).
 // Needs groups = 1, and cin, pixel strides and slice offsets that are multiples of one 16-byte
 // chunk (8 halves or 16 int8), so each chunk of a patch row is one tap's contiguous channels
-// (the builder checks). A and B tiles (rows of BK elements: 64 or 128 bytes) stream into shared
-// memory through a STAGES-deep cp.async pipeline (zero-filled outside the image and past K),
-// XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8 distinct bank groups. The two
-// element types share every byte of that: the m16n8k16 f16 A/B fragments and the m16n8k32 s8
-// ones hold the same bytes of a tile row in the same registers (PTX ISA, "Matrix Fragments").
+// (the builder checks). A and B tiles (rows of BK elements: 64, 128 or, for wgmma, 256 bytes,
+// tile_offset) stream into shared memory through a STAGES-deep cp.async pipeline (zero-filled
+// outside the image and past K), XOR-swizzled so the ldmatrix reads that feed the MMAs hit 8
+// distinct bank groups. The two element types share every byte of that: the m16n8k16 f16 A/B
+// fragments and the m16n8k32 s8 ones hold the same bytes of a tile row in the same registers
+// (PTX ISA, "Matrix Fragments").
 // Split-K (grid z > 1) sums partial products (FP32, or exact int32 for INT8) in the kernel:
 // see splitk_sum. WG (sm_90a): the same loads into the same tile layout, multiplied by
 // warpgroups with wgmma, which reads both operands from shared memory (see wgmma_64x64).
+
+__host__ __device__ constexpr int cmax(int a, int b) { return a > b ? a : b; }
 
 template <typename T> struct MmaAcc;
 template <> struct MmaAcc<half_t> { typedef float type; };
@@ -36,6 +39,16 @@ __device__ __forceinline__ void copy16(u32 dst, const void* src, int bytes) {
         if (bytes) v = __ldg((const uint4*)src);
         asm volatile("st.shared.v4.u32 [%0], {%1, %2, %3, %4};" ::"r"(dst), "r"(v.x), "r"(v.y),
                      "r"(v.z), "r"(v.w));
+    }
+}
+// 8 bytes global -> shared (cp.async.cg takes 16 only): as copy16, never zero-filled.
+template <bool ASYNC>
+__device__ __forceinline__ void copy8(u32 dst, const void* src) {
+    if constexpr (ASYNC) {
+        asm volatile("cp.async.ca.shared.global [%0], [%1], 8;" ::"r"(dst), "l"(src));
+    } else {
+        const uint2 v = __ldg((const uint2*)src);
+        asm volatile("st.shared.v2.u32 [%0], {%1, %2};" ::"r"(dst), "r"(v.x), "r"(v.y));
     }
 }
 template <bool ASYNC>
@@ -98,8 +111,12 @@ __device__ __forceinline__ void mma_tile(int* c, const u32* a, const u32* b) {
 // 32 bytes of K start 32 bytes further. Accumulators: thread `lane` of warp w of the
 // warpgroup holds rows 16w + lane / 4 (+ 8) and columns 8i + 2 (lane % 4) (+ 1) of block
 // i = 0..7 as c[4i..4i+3], the mma.sync m16n8 layout repeated.
-__device__ __forceinline__ unsigned long long wg_desc(u32 addr) {
-    return (unsigned long long)((addr & 0x3FFFF) >> 4) | (1ull << 16) | ((1024ull >> 4) << 32) | (1ull << 62);
+// The descriptor of address `addr` is wg_desc(wg_desc_lo(addr)); that of addr + off (a multiple
+// of 16) is wg_desc(wg_desc_lo(addr) + off / 16), since a CTA's shared memory (< 256 KiB) never
+// carries out of the 14-bit address field: the main loop adds offsets to one low word.
+__device__ __forceinline__ u32 wg_desc_lo(u32 addr) { return ((addr & 0x3FFFF) >> 4) | (1u << 16); }
+__device__ __forceinline__ unsigned long long wg_desc(u32 lo) {
+    return (unsigned long long)lo | ((1024ull >> 4) << 32) | (1ull << 62);
 }
 #define WG_D8(C, i) C(c[i]), C(c[i + 1]), C(c[i + 2]), C(c[i + 3]), C(c[i + 4]), C(c[i + 5]), C(c[i + 6]), C(c[i + 7])
 #define WG_D32(C) WG_D8(C, 0), WG_D8(C, 8), WG_D8(C, 16), WG_D8(C, 24)
@@ -189,37 +206,79 @@ __device__ __forceinline__ void load8f(const float* p, float* v) {
     v[4] = b.x; v[5] = b.y; v[6] = b.z; v[7] = b.w;
 }
 
+// Whether the epilogue's 8-channel groups are whole and aligned (its fast path): `p.vec8` says
+// 8-channel accesses of output and residual are aligned.
+__device__ __forceinline__ bool epilogue_by8(const ConvParams& p, int n, int N) { return p.vec8 && n + 8 <= N; }
+
+// The residual rows of a BM x BN tile, into shared memory `rs` (BM x BN elements of the
+// residual's type) by cp.async, issued with the first stage's loads: the epilogue then waits
+// for none of them (one latency for the tile, in the shadow of the main loop, not one per row
+// in the epilogue). Each 8-channel group is loaded by the thread whose epilogue reads it
+// (conv_epilogue_tile's mapping), so its own cp.async wait makes it visible. The residual of a
+// conv was made by an earlier kernel: it is read after wait_for_previous_kernel all the same.
+template <bool SM80, int BM, int BN, int NT>
+__device__ __forceinline__ void prefetch_residual(const ConvParams& p, unsigned char* rs, int m0, int n0,
+                                                  int M, int N) {
+    constexpr int GROUPS = BN / 8, ROWS = NT / GROUPS;
+    const int c = (threadIdx.x % GROUPS) * 8, n = n0 + c;
+    if (!epilogue_by8(p, n, N)) return;
+    const bool q = p.res_scale != 0.0f;
+#pragma unroll 1
+    for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS) {
+        const i64 i = (i64)(m0 + r) * p.res_stride + n;
+        if (q) {
+            copy8<SM80>(smem_u32(rs + r * BN + c), (const s8_t*)p.res + i);
+        } else {
+            copy16<SM80>(smem_u32(rs + (r * BN + c) * 2), (const half_t*)p.res + i, 16);
+        }
+    }
+}
+
 // The epilogue of a BM x BN tile held in shared memory as floats (row stride CS), 8 channels
 // per step. A thread keeps one group of 8 channels for all its rows, so it loads their bias
-// (and INT8 multipliers) once; `p.vec8` says 8-channel accesses of output and residual are
-// aligned. The float type of both kernels' plans is FP16.
+// (and INT8 multipliers) once. The residual comes from `rs` where prefetch_residual put it
+// there, else from global memory. The float type of both kernels' plans is FP16.
 template <int BM, int BN, int NT, int CS>
-__device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, int m0, int n0,
-                                                   int M, int N) {
+__device__ __forceinline__ void conv_epilogue_tile(const ConvParams& p, const float* ct, const unsigned char* rs,
+                                                   int m0, int n0, int M, int N) {
     constexpr int GROUPS = BN / 8, ROWS = NT / GROUPS;
     static_assert(NT % GROUPS == 0, "every thread keeps one channel group");
     const int c = (threadIdx.x % GROUPS) * 8, n = n0 + c;
     if (n >= N) return;
-    if (!p.vec8 || n + 8 > N) {
+    if (!epilogue_by8(p, n, N)) {
 #pragma unroll 1
         for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS)
 #pragma unroll 1
             for (int j = 0; j < 8 && n + j < N; ++j) conv_store<half_t>(p, m0 + r, n + j, ct[r * CS + c + j]);
         return;
     }
-    float bias[8], wmul[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    // Float convs multiply by 1 (exact), so the piecewise-linear path has no test per value.
+    float bias[8], wmul[8] = {1, 1, 1, 1, 1, 1, 1, 1};
     load8f(p.bias + n, bias);
     if (p.wmul) load8f(p.wmul + n, wmul);
+    // The smooth activations (rare) take the generic path, out of the way of the common one.
+    const bool linear = p.act <= ACT_RELU && p.post_act <= ACT_RELU;
+    const LinearAct act = linear_act(p.act), post = linear_act(p.post_act);
 #pragma unroll 1
     for (int r = threadIdx.x / GROUPS; r < BM && m0 + r < M; r += ROWS) {
         const int m = m0 + r;
-        float v[8];
+        float v[8], rv[8];
         load8f(ct + r * CS + c, v);
-        for (int j = 0; j < 8; ++j) v[j] = conv_act(p, v[j], wmul[j], bias[j]);
         if (p.res) {
-            float rv[8];
-            load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
-            for (int j = 0; j < 8; ++j) v[j] = conv_residual(p, v[j], rv[j]);
+            if (rs) {
+                load8(rs, r * BN + c, p.res_scale, rv);
+            } else {
+                load8(p.res, (i64)m * p.res_stride + n, p.res_scale, rv);
+            }
+        }
+        if (linear) {
+            for (int j = 0; j < 8; ++j) v[j] = apply(act, __fadd_rn(__fmul_rn(v[j], wmul[j]), bias[j]));
+            if (p.res)
+                for (int j = 0; j < 8; ++j) v[j] = apply(post, __fadd_rn(v[j], rv[j]));
+        } else {
+            for (int j = 0; j < 8; ++j) v[j] = conv_act(p, v[j], wmul[j], bias[j]);
+            if (p.res)
+                for (int j = 0; j < 8; ++j) v[j] = conv_residual(p, v[j], rv[j]);
         }
         store8(p.y, (i64)m * p.out_stride + n, v, p.y_inv);
     }
@@ -274,23 +333,28 @@ __device__ __forceinline__ void ld_cg4(const int* p, int* v) {
 }
 
 // Split-K (grid z > 1) in the conv kernel itself: every CTA of an output tile stores its
-// accumulators (J groups of 4 per thread) as partial sums, and the last one to arrive, told by
-// the tile's counter, sums all of them in z order, so the result does not depend on which CTA
-// finished last, and goes on to the epilogue. Returns whether this CTA is that one. The
-// counters start at zero (the workspace is zeroed when made) and the last CTA zeroes its own.
+// accumulators (J groups of 4 per thread, held by its first NT threads) as partial sums, and
+// the last one to arrive, told by the tile's counter, sums all of them in z order, so the
+// result does not depend on which CTA finished last, and goes on to the epilogue. Returns
+// whether this CTA is that one. The counters start at zero (the workspace is zeroed when made)
+// and the last CTA zeroes its own. Every thread of the CTA calls it (barriers).
 template <typename Acc, int J, int NT>
 __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     __shared__ int last;
     const int tile = blockIdx.y * gridDim.x + blockIdx.x;
+    const bool holder = threadIdx.x < NT;
     Acc* part = (Acc*)p.partial + (i64)tile * p.splits * J * NT * 4;
+    if (holder) {
 #pragma unroll
-    for (int j = 0; j < J; ++j) st_cg4(part + ((i64)(blockIdx.z * J + j) * NT + threadIdx.x) * 4, acc + 4 * j);
+        for (int j = 0; j < J; ++j) st_cg4(part + ((i64)(blockIdx.z * J + j) * NT + threadIdx.x) * 4, acc + 4 * j);
+    }
     // Each thread's stores are visible device-wide before thread 0 counts this CTA in.
     __threadfence();
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(p.counters + tile, 1) == p.splits - 1;
     __syncthreads();
     if (!last) return false;
+    if (!holder) return true;
     __threadfence();
     // Split z's loads all at once, one copy of the code (not one per group j); each value
     // still sums in z order.
@@ -308,11 +372,34 @@ __device__ __forceinline__ bool splitk_sum(const ConvParams& p, Acc* acc) {
     return true;
 }
 
-// WM x WN warps (WG: warpgroups of 4) share the BM x BN tile.
-template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES, bool WG = false>
+// K slices (KS > 1): the CTA's warpgroups split every stage's K KS ways and each slice holds
+// its own accumulators for the whole tile; slices 1.. hand theirs to slice 0 through shared
+// memory `red` (int32 sums stay exact), which adds them in slice order. Every thread calls it.
+template <typename Acc, int ACC, int NT0, int KS>
+__device__ __forceinline__ void slice_sum(Acc* acc, Acc* red) {
+    const int slice = threadIdx.x / NT0, t = threadIdx.x % NT0;
+    // Every stage's loads have landed and every warpgroup's wgmma has read them.
+    __syncthreads();
+    if (slice > 0) {
+#pragma unroll
+        for (int i = 0; i < ACC; ++i) red[((slice - 1) * ACC + i) * NT0 + t] = acc[i];
+    }
+    __syncthreads();
+    if (slice == 0) {
+#pragma unroll 1
+        for (int s = 1; s < KS; ++s)
+#pragma unroll
+            for (int i = 0; i < ACC; ++i) acc[i] += red[((s - 1) * ACC + i) * NT0 + t];
+    }
+}
+
+// WM x WN warps (WG: warpgroups of 4) share the BM x BN tile; KS slices of them (wgmma only)
+// share each stage's K (slice_sum).
+template <typename T, bool SM80, int BM, int BN, int BK, int WM, int WN, int STAGES, bool WG = false,
+          int KS = 1>
 __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     typedef typename MmaAcc<T>::type Acc;
-    constexpr int NT = WM * WN * (WG ? 128 : 32);
+    constexpr int NT0 = WM * WN * (WG ? 128 : 32), NT = NT0 * KS;
     constexpr int EPC = 16 / sizeof(T);  // elements per 16-byte chunk
     constexpr int RB = BK * sizeof(T);   // bytes per tile row
     constexpr int CPR = RB / 16;         // chunks per tile row
@@ -326,6 +413,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     static_assert(SM80 || STAGES == 2, "synchronous loads double-buffer");
     static_assert(WG ? SM80 && (RB == 128 || RB == 256) && WTM == 64 && WTN % 64 == 0 : RB <= 128,
                   "wgmma: 64 x 64n tiles of 128- or 256-byte rows; mma.sync: up to 128");
+    static_assert(KS == 1 || (WG && (RB / 32) % KS == 0), "K slices: wgmma, whole 32-byte steps");
     constexpr int RS = RB < 128 ? RB : 128;  // bytes between rows (tile_offset)
     // wgmma's swizzle is one of addresses: the stages start on 1024-byte boundaries (the launch
     // asks 1 KiB more for it, Kernel::shared_bytes).
@@ -435,6 +523,12 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     for (int s = 0; s < STAGES - 1; ++s)
         if (s < KT) load_b(s, k + s * BK);
     wait_for_previous_kernel();
+    // Past the stages and what the epilogue puts in their place (Kernel::shared_bytes counts
+    // this region only for convs with a residual). Split-K CTAs leave it: one of them will need it.
+    constexpr int CS = BN + 4;
+    constexpr int RES_AT = cmax(STAGES * (BM + BN) * RB, BM * CS * 4 + (KS - 1) * BM * BN * 4);
+    unsigned char* const rs = p.res && p.splits == 1 ? smem + RES_AT : nullptr;
+    if (rs) prefetch_residual<SM80, BM, BN, NT>(p, rs, m0, n0, M, N);
 #pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < KT) load_a(s);
@@ -449,30 +543,36 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         }
         cp_async_commit<SM80>();
     };
+    // wgmma: this warpgroup's 64 rows of A and WTN rows of B in stage 0, from its slice's first
+    // step ks0 of the stage's RB / 32, as descriptors' low words (wg_desc_lo).
+    constexpr int STEPS = RB / 32 / KS;
+    const int wg = warp / 4 % (WM * WN), ks0 = warp / 4 / (WM * WN) * STEPS;
+    const u32 a_lo = wg_desc_lo(smem_u32(As) + wg / WN * 64 * RS + ks0 / 4 * BM * 128 + ks0 % 4 * 32);
+    const u32 b_lo = wg_desc_lo(smem_u32(Bs) + wg % WN * WTN * RS + ks0 / 4 * BN * 128 + ks0 % 4 * 32);
     for (int kt = 0; kt < KT; ++kt) {
         cp_async_wait<SM80, STAGES - 2>();
         if constexpr (WG) fence_async_shared();
         // Makes stage kt visible (and, for mma.sync, every warp is done with stage kt - 1).
         __syncthreads();
         if constexpr (!WG) load_next(kt);
-        const unsigned char* as = As + (kt % STAGES) * BM * RB;
-        const unsigned char* bs = Bs + (kt % STAGES) * BN * RB;
+        const int st = kt % STAGES;
+        const unsigned char* as = As + st * BM * RB;
+        const unsigned char* bs = Bs + st * BN * RB;
         if constexpr (WG) {
-            // This warpgroup's 64 rows of A and WTN rows of B, 32 bytes of K at a time (the
-            // 128-byte tiles of tile_offset one after the other). They multiply while the
-            // warps go on: only the previous stage's group is waited for, and once every
-            // warpgroup has (the barrier), its buffer takes the next loads. The tensor cores
-            // stay busy through the barriers and the load issue of the next stage.
-            const int wg = warp / 4;
-            const u32 a0 = smem_u32(as) + wg / WN * 64 * RS, b0 = smem_u32(bs) + wg % WN * WTN * RS;
+            // 32 bytes of K at a time (the 128-byte tiles of tile_offset one after the other).
+            // They multiply while the warps go on: only the previous stage's group is waited
+            // for, and once every warpgroup has (the barrier), its buffer takes the next loads.
+            // The tensor cores stay busy through the barriers and the load issue of the next
+            // stage.
+            const u32 sa = a_lo + st * (BM * RB / 16), sb = b_lo + st * (BN * RB / 16);
             wg_fence_operands<ACC>(acc);
             wgmma_begin();
 #pragma unroll
-            for (int ks = 0; ks < RB / 32; ++ks) {
+            for (int ks = 0; ks < STEPS; ++ks) {
                 const u32 ka = ks / 4 * BM * 128 + ks % 4 * 32, kb = ks / 4 * BN * 128 + ks % 4 * 32;
 #pragma unroll
                 for (int j = 0; j < WTN / 64; ++j)
-                    wgmma_64x64(acc + 32 * j, wg_desc(a0 + ka), wg_desc(b0 + j * 64 * RS + kb));
+                    wgmma_64x64(acc + 32 * j, wg_desc(sa + ka / 16), wg_desc(sb + (j * 64 * RS + kb) / 16));
             }
             wgmma_commit();
             wgmma_wait<1>();
@@ -512,12 +612,13 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     cp_async_wait<SM80, 0>();
     start_next_kernel();
 
-    if (p.splits > 1 && !splitk_sum<Acc, ACC / 4, NT>(p, acc)) return;
     // The accumulator tile goes through shared memory as floats (int32 sums convert exactly as
     // the CPU's `as f32` does: round to nearest even), rows padded by 4 floats so the float2
     // writes of a warp hit 32 different banks; the epilogue then runs once per 8 channels with
-    // 16-byte loads and stores, in a loop small enough not to be unrolled per fragment.
-    constexpr int CS = BN + 4;
+    // 16-byte loads and stores, in a loop small enough not to be unrolled per fragment. The
+    // slices' sums lie after that tile (Kernel::shared_bytes counts both).
+    if constexpr (KS > 1) slice_sum<Acc, ACC, NT0, KS>(acc, (Acc*)(smem + BM * CS * 4));
+    if (p.splits > 1 && !splitk_sum<Acc, ACC / 4, NT0>(p, acc)) return;
     __syncthreads();
     float* ct = (float*)smem;
     // Both layouts are 16 x 8 fragments: MI x NI per warp, or per wgmma tile 8 of one warp's
@@ -525,20 +626,23 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     constexpr int FM = WG ? 1 : MI, FN = WG ? WTN / 8 : NI;
     const int frow = WG ? warp / 4 / WN * 64 + warp % 4 * 16 : wm * WTM;
     const int fcol = WG ? warp / 4 % WN * WTN : wn * WTN;
+    // Slice 0 holds the sums; all NT threads run the epilogue.
+    if (tid < NT0) {
 #pragma unroll
-    for (int mi = 0; mi < FM; ++mi)
+        for (int mi = 0; mi < FM; ++mi)
 #pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int r = frow + mi * 16 + (lane >> 2) + h * 8;
+            for (int h = 0; h < 2; ++h) {
+                const int r = frow + mi * 16 + (lane >> 2) + h * 8;
 #pragma unroll
-            for (int ni = 0; ni < FN; ++ni) {
-                const int c = fcol + ni * 8 + (lane & 3) * 2;
-                const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
-                *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
+                for (int ni = 0; ni < FN; ++ni) {
+                    const int c = fcol + ni * 8 + (lane & 3) * 2;
+                    const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
+                    *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
+                }
             }
-        }
+    }
     __syncthreads();
-    conv_epilogue_tile<BM, BN, NT, CS>(p, ct, m0, n0, M, N);
+    conv_epilogue_tile<BM, BN, NT, CS>(p, ct, rs, m0, n0, M, N);
 }
 
 // Names: conv_<hmma|imma|imma75>_<BM>x<BN>x<BK>_w<WM>x<WN>_s<STAGES>, BK in elements;
@@ -549,11 +653,17 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         conv_mma<T, SM80, BM, BN, BK, WM, WN, STAGES>(p);                                      \
     }
 
-// Names: conv_<wghmma|wgimma>_<BM>x<BN>x<BK>_g<WM>x<WN>_s<STAGES>, WM x WN warpgroups.
+// Names: conv_<wghmma|wgimma>_<BM>x<BN>x<BK>_g<WM>x<WN>_s<STAGES>, WM x WN warpgroups;
+// ..._g<WM>x<WN>k<KS>_s<STAGES> with KS slices of them on K.
 #define CONV_WGMMA(NAME, T, BM, BN, BK, WM, WN, STAGES)                                       \
     extern "C" __global__ void __launch_bounds__(WM * WN * 128)                               \
         conv_##NAME##_##BM##x##BN##x##BK##_g##WM##x##WN##_s##STAGES(ConvParams p) {            \
         conv_mma<T, true, BM, BN, BK, WM, WN, STAGES, true>(p);                                \
+    }
+#define CONV_WGMMA_SLICED(NAME, T, BM, BN, BK, WM, WN, KS, STAGES)                            \
+    extern "C" __global__ void __launch_bounds__(WM * WN * KS * 128)                          \
+        conv_##NAME##_##BM##x##BN##x##BK##_g##WM##x##WN##k##KS##_s##STAGES(ConvParams p) {     \
+        conv_mma<T, true, BM, BN, BK, WM, WN, STAGES, true, KS>(p);                            \
     }
 
 // wgmma needs sm_90a (the arch-specific Hopper target the builder compiles for on cc 9.0).
@@ -573,6 +683,14 @@ CONV_WGMMA(wgimma, s8_t, 128, 128, 128, 2, 1, 3)
 CONV_WGMMA(wgimma, s8_t, 64, 64, 256, 1, 1, 3)
 CONV_WGMMA(wgimma, s8_t, 64, 64, 256, 1, 1, 4)
 CONV_WGMMA(wgimma, s8_t, 128, 64, 256, 2, 1, 3)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 64, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 128, 1, 1, 2, 3)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 128, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wghmma, half_t, 64, 64, 128, 1, 1, 4, 4)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 128, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 256, 1, 1, 2, 3)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 256, 1, 1, 2, 4)
+CONV_WGMMA_SLICED(wgimma, s8_t, 64, 64, 256, 1, 1, 4, 4)
 #endif
 
 // cp.async and the m16n8k16 f16 / m16n8k32 s8 shapes need sm_80: an sm_75 build leaves them out.

@@ -109,6 +109,8 @@ pub enum Step {
         done: usize,
         total: usize,
     },
+    /// Timing the whole network with the close runners-up of each conv's pick.
+    Network,
     Done,
 }
 

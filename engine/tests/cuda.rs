@@ -498,6 +498,13 @@ fn float_convs_match_the_cpu_on_every_float_kernel() {
             3e-2,
             "wgmma-f16 k64 g2x1 s3 128x128 split-k 2",
         ));
+        runs.push((Precision::Fp16, 3e-2, "wgmma-f16 k128 g1x1k2 s3 64x64"));
+        runs.push((Precision::Fp16, 3e-2, "wgmma-f16 k128 g1x1k4 s4 64x64"));
+        runs.push((
+            Precision::Fp16,
+            3e-2,
+            "wgmma-f16 k64 g1x1k2 s4 64x64 split-k 2",
+        ));
     }
     for (precision, tol, name) in runs {
         let gpu = cuda_engine(g.clone(), precision);
@@ -554,6 +561,9 @@ fn int8_tensors_equal_the_cpu_for_every_int8_kernel() {
         variants.push("wgmma-s8 k128 g2x1 s3 128x128");
         variants.push("wgmma-s8 k256 g1x1 s3 64x64");
         variants.push("wgmma-s8 k256 g2x1 s3 128x64 split-k 2");
+        variants.push("wgmma-s8 k256 g1x1k2 s3 64x64");
+        variants.push("wgmma-s8 k256 g1x1k4 s4 64x64 split-k 2");
+        variants.push("wgmma-s8 k128 g1x1k2 s4 64x64");
     }
     let mut engines = vec![("tuned".to_string(), gpu.clone())];
     for label in variants {

@@ -60,6 +60,7 @@ fn every_kernel_compiles_for_xavier_turing_orin_and_hopper() {
                 groups: 1,
                 in_align: 16,
                 arith,
+                residual_bytes: 0,
             };
             for t in tactics::runnable(&shape, cc) {
                 let symbol = t.kernel.symbol(arith);

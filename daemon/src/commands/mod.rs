@@ -73,6 +73,7 @@ pub fn build_plan(
                 Step::Tune { done, total } => {
                     format!("timing kernels: conv {} of {total}", done + 1)
                 }
+                Step::Network => "timing the network with the close runners-up".to_string(),
                 Step::Done => "done".to_string(),
             };
             eprintln!("{what}");

@@ -301,6 +301,7 @@ impl CudaEngine {
             groups: c.groups,
             in_align,
             arith: self.arith(node),
+            residual_bytes: c.residual.map_or(0, |r| self.tensor_element_size(r) as u32),
         })
     }
 
@@ -465,7 +466,7 @@ impl CudaEngine {
                         k.threads,
                     ),
                 };
-                let shared = k.shared_bytes(&shape);
+                let shared = t.shared_bytes(&shape);
                 out.push(Launch {
                     kernel: self.function(&k.symbol(arith), shared)?,
                     grid,

@@ -7,6 +7,7 @@ use super::nvrtc::Nvrtc;
 use crate::error::{Error, Result};
 use cudarc::driver::sys::{CUfunction_attribute, CUmodule};
 use cudarc::driver::{result, CudaContext};
+use std::collections::HashMap;
 use std::ffi::CString;
 use std::sync::{Arc, Mutex};
 
@@ -71,6 +72,10 @@ pub struct Module {
     module: CUmodule,
     ctx: Arc<CudaContext>,
     dependent: bool,
+    /// The dynamic shared memory each kernel is allowed so far. The limit is the function's,
+    /// and convs on one kernel may need different amounts (a residual tile or none), so it only
+    /// ever rises: a smaller launch recorded later must not lower it under an earlier one's.
+    shared_allowed: Mutex<HashMap<String, u32>>,
 }
 
 // SAFETY: a CUmodule handle may be used from any thread once loaded; unloading is in Drop.
@@ -96,6 +101,7 @@ impl Module {
             module,
             ctx: Arc::clone(ctx),
             dependent,
+            shared_allowed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -105,7 +111,12 @@ impl Module {
         // SAFETY: `module` is loaded and `c` is NUL-terminated.
         let f = unsafe { result::module::get_function(self.module, c) }
             .map_err(|e| driver_error(&format!("kernel {name} is not in the plan"), e))?;
-        if shared > 48 * 1024 {
+        let mut allowed = self
+            .shared_allowed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let now = allowed.get(name).copied().unwrap_or(48 * 1024);
+        if shared > now {
             // SAFETY: `f` is a valid function; the attribute takes a byte count.
             unsafe {
                 result::function::set_function_attribute(
@@ -115,6 +126,7 @@ impl Module {
                 )
             }
             .map_err(|e| driver_error(&format!("shared memory for {name}"), e))?;
+            allowed.insert(name.to_string(), shared);
         }
         Ok(Kernel {
             func: f,

@@ -50,11 +50,12 @@ pub enum Family {
     /// float convs with a short K (`DIRECT_MAX_K`); `conv_simt.cu`.
     Direct,
     /// Tensor cores, `conv_hmma.cu`, on `unit`; `bk` is in elements, `wm` x `wn` warps (or
-    /// warpgroups, for wgmma) share the tile.
+    /// warpgroups, for wgmma) share the tile, `slices` sets of them (wgmma) each stage's K.
     Mma {
         bk: u32,
         wm: u32,
         wn: u32,
+        slices: u32,
         stages: u32,
         unit: Unit,
     },
@@ -118,6 +119,7 @@ impl Kernel {
             threads: 256,
         }
     }
+    #[allow(clippy::too_many_arguments)]
     const fn tensor(
         unit: Unit,
         bm: u32,
@@ -125,6 +127,7 @@ impl Kernel {
         bk: u32,
         wm: u32,
         wn: u32,
+        slices: u32,
         stages: u32,
     ) -> Kernel {
         let warp_threads = match unit {
@@ -136,22 +139,27 @@ impl Kernel {
                 bk,
                 wm,
                 wn,
+                slices,
                 stages,
                 unit,
             },
             bm,
             bn,
-            threads: wm * wn * warp_threads,
+            threads: wm * wn * slices * warp_threads,
         }
     }
     const fn mma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
-        Kernel::tensor(Unit::Sync, bm, bn, bk, wm, wn, stages)
+        Kernel::tensor(Unit::Sync, bm, bn, bk, wm, wn, 1, stages)
     }
     const fn mma75(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32) -> Kernel {
-        Kernel::tensor(Unit::Sync75, bm, bn, bk, wm, wn, 2)
+        Kernel::tensor(Unit::Sync75, bm, bn, bk, wm, wn, 1, 2)
     }
     const fn wgmma(bm: u32, bn: u32, bk: u32, wm: u32, wn: u32, stages: u32) -> Kernel {
-        Kernel::tensor(Unit::Wgmma, bm, bn, bk, wm, wn, stages)
+        Kernel::tensor(Unit::Wgmma, bm, bn, bk, wm, wn, 1, stages)
+    }
+    /// A 64 x 64 wgmma tile whose K is split `slices` ways among that many warpgroups.
+    const fn sliced(bk: u32, slices: u32, stages: u32) -> Kernel {
+        Kernel::tensor(Unit::Wgmma, 64, 64, bk, 1, 1, slices, stages)
     }
 
     /// The kernel's symbol in the cubin, for a conv of arithmetic `arith`.
@@ -165,11 +173,13 @@ impl Kernel {
                 bk,
                 wm,
                 wn,
+                slices,
                 stages,
                 unit,
             } => {
                 let (name, _, w) = unit.labels(arith);
-                format!("conv_{name}_{bm}x{bn}x{bk}_{w}{wm}x{wn}_s{stages}")
+                let k = slices_label(slices);
+                format!("conv_{name}_{bm}x{bn}x{bk}_{w}{wm}x{wn}{k}_s{stages}")
             }
         }
     }
@@ -181,17 +191,35 @@ impl Kernel {
             Family::Simt | Family::Dp4a => 0,
             // The weights as floats, filters padded to whole groups of 8.
             Family::Direct => (shape.k * shape.n.next_multiple_of(8) * 4) as u32,
-            // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for;
-            // wgmma's stages start on a 1 KiB boundary, which may take up to 1 KiB more.
+            // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for
+            // and after it the sums of K slices 1..; then the residual tile (2-byte elements at
+            // most) where there is one. wgmma's stages start on a 1 KiB boundary, which may take
+            // up to 1 KiB more. `conv_mma` places them so (RES_AT).
             Family::Mma {
-                bk, stages, unit, ..
+                bk,
+                slices,
+                stages,
+                unit,
+                ..
             } => {
                 let align = if unit == Unit::Wgmma { 1024 } else { 0 };
-                (stages * (self.bm + self.bn) * bk * arith.bytes() as u32)
-                    .max(self.bm * (self.bn + 4) * 4)
+                let (bm, bn) = (self.bm, self.bn);
+                let residual = bm * bn * shape.residual_bytes;
+                (stages * (bm + bn) * bk * arith.bytes() as u32)
+                    .max(bm * (bn + 4) * 4 + (slices - 1) * bm * bn * 4)
+                    + residual
                     + align
             }
         }
+    }
+}
+
+/// How a kernel's symbol and tactic name say that its K is split among warpgroups.
+fn slices_label(slices: u32) -> String {
+    if slices > 1 {
+        format!("k{slices}")
+    } else {
+        String::new()
     }
 }
 
@@ -275,6 +303,21 @@ const WGIMMA_256: [Kernel; 3] = [
     Kernel::wgmma(64, 64, 256, 1, 1, 4),
     Kernel::wgmma(128, 64, 256, 2, 1, 3),
 ];
+// K split among 2 or 4 warpgroups of one CTA: at batch 1 a conv's grid is about one wave, one
+// warpgroup per SM, whose load and wgmma issue waits on its own latencies; the slices share
+// that work and sum in shared memory (no split-K round trip through L2).
+const WGHMMA_SLICED: [Kernel; 4] = [
+    Kernel::sliced(64, 2, 4),
+    Kernel::sliced(128, 2, 3),
+    Kernel::sliced(128, 2, 4),
+    Kernel::sliced(128, 4, 4),
+];
+const WGIMMA_SLICED: [Kernel; 4] = [
+    Kernel::sliced(128, 2, 4),
+    Kernel::sliced(256, 2, 3),
+    Kernel::sliced(256, 2, 4),
+    Kernel::sliced(256, 4, 4),
+];
 const IMMA75: [Kernel; 2] = [
     Kernel::mma75(128, 64, 64, 2, 2),
     Kernel::mma75(64, 64, 64, 2, 2),
@@ -308,11 +351,13 @@ impl ConvTactic {
                 bk,
                 wm,
                 wn,
+                slices,
                 stages,
                 unit,
             } => {
                 let (_, prefix, w) = unit.labels(arith);
-                format!("{prefix} k{bk} {w}{wm}x{wn} s{stages}")
+                let k = slices_label(slices);
+                format!("{prefix} k{bk} {w}{wm}x{wn}{k} s{stages}")
             }
         };
         let split = if self.splits > 1 {
@@ -327,6 +372,20 @@ impl ConvTactic {
     /// tactics, a float conv only its float type's).
     pub fn parse(name: &str, arith: Arith) -> Option<ConvTactic> {
         all(arith).into_iter().find(|t| t.name(arith) == name)
+    }
+
+    /// Dynamic shared memory of its launch for a conv of this shape: split-K CTAs do not
+    /// prefetch the residual (only the last of a tile adds it), so they leave its room out.
+    pub fn shared_bytes(&self, shape: &ConvShape) -> u32 {
+        let residual_bytes = if self.splits > 1 {
+            0
+        } else {
+            shape.residual_bytes
+        };
+        self.kernel.shared_bytes(&ConvShape {
+            residual_bytes,
+            ..*shape
+        })
     }
 
     /// The always-eligible tactic: CUDA cores, 64x64 tiles.
@@ -351,6 +410,9 @@ pub struct ConvShape {
     /// The largest of 16, 8, 4, 2, 1 elements dividing the input's pixel stride and offset.
     pub in_align: usize,
     pub arith: Arith,
+    /// Bytes of an element of the residual the epilogue adds (0: none); the tensor-core
+    /// kernels prefetch it into shared memory.
+    pub residual_bytes: u32,
 }
 
 /// Every tactic of a conv of arithmetic `arith`, split-K variants included.
@@ -374,6 +436,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&[Kernel::direct()])
             .chain(&HMMA)
             .chain(&WGHMMA)
+            .chain(&WGHMMA_SLICED)
             .copied()
             .map(one)
             .chain(split(&[
@@ -381,6 +444,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
                 HMMA[14],
             ]))
             .chain(split(&WGHMMA))
+            .chain(split(&WGHMMA_SLICED))
             .collect(),
         Arith::S8 => DP4A
             .iter()
@@ -388,6 +452,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(&IMMA75)
             .chain(&WGIMMA)
             .chain(&WGIMMA_256)
+            .chain(&WGIMMA_SLICED)
             .copied()
             .map(one)
             .chain(split(&[
@@ -397,6 +462,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
             .chain(split(&[IMMA75[1]]))
             .chain(split(&WGIMMA))
             .chain(split(&WGIMMA_256))
+            .chain(split(&WGIMMA_SLICED))
             .collect(),
     }
 }
@@ -492,6 +558,7 @@ mod tests {
             groups: 1,
             in_align: 16,
             arith: Arith::S8,
+            residual_bytes: 0,
         };
         let names = |s: &ConvShape, cc| -> Vec<String> {
             candidates(s, cc)
