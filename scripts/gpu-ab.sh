@@ -37,7 +37,9 @@ for b in "${builds[@]}"; do
     $b inspect "$work/$name-$p.engine" > "$work/logs/inspect-$name-$p.txt" 2>&1
   done
 done
-: > "$work/results"
+# Written to $OUT as it goes: a run cut off by the time limit still returns its rounds.
+results=$OUT/ab-results.txt
+: > "$results"
 for r in $(seq "$rounds"); do
   for b in "${builds[@]}"; do
     name=$(basename "$(dirname "$b")")
@@ -48,13 +50,12 @@ for r in $(seq "$rounds"); do
         EDGE_INFER_DEPENDENT_LAUNCH=$dep $b bench --engine "$work/$name-$p.engine" --iterations $n \
           --warmup 20 --json > "$work/b.json" 2>/dev/null || continue
         python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(sys.argv[2], b["network_median_ms"], b["network_p99_ms"])' \
-          "$work/b.json" "$name $p dep=$dep" >> "$work/results"
+          "$work/b.json" "$name $p dep=$dep" >> "$results"
       done
     done
   done
 done
-cp "$work/results" "$OUT/ab-results.txt"
-python3 - "$work/results" <<'PY'
+python3 - "$results" <<'PY'
 import collections, statistics, sys
 runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):

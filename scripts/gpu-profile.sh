@@ -4,8 +4,9 @@
 # PyTorch's through torch.profiler (tools/reference/torch_kernels.py). On the GPU host:
 #   scripts/gpu-profile.sh [BIN]        BIN: an edge-infer binary (default .gpu/edge-infer)
 # PRECISIONS="fp16 int8" lists INT8's kernels too (its scales from 32 synthetic scenes);
-# DETAIL=0 skips the per-kernel sections (DETAIL_PRECISION=int8: of the INT8 plan), SKIP_TORCH=1
-# PyTorch; SIZE=1248 profiles YOLOv3 at that input size (a multiple of 32) instead of 416.
+# DETAIL=0 skips the per-kernel sections (DETAIL_PRECISION="fp16 int8": of both plans;
+# DETAIL_SKIP=N: from the N-th conv launch on), SKIP_TORCH=1 PyTorch;
+# SIZE=1248 profiles YOLOv3 at that input size (a multiple of 32) instead of 416.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.gpu/edge-infer}
@@ -59,13 +60,18 @@ PY
 done
 if [ -n "$ncu" ] && [ "${DETAIL:-14}" != 0 ]; then
   # Why the conv kernels take what they take: stall reasons, occupancy and throughput of the
-  # first conv launches (YOLOv3's 208x208 .. 52x52 layers).
-  timeout 300 "$ncu" --clock-control none --cache-control none -k regex:conv_ --launch-count ${DETAIL:-14} \
-    --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
-    --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
-    $bin bench --engine "$out/y-${DETAIL_PRECISION:-fp16}.engine" --iterations 1 --warmup 0 > "$out/ours-detail.txt" 2>&1
-  grep -E "conv_|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Shared Memory Config|Block Limit|Compute \(SM\) Throughput|Memory Throughput|Stall|Issue Slots|Executed Ipc A|Waves Per SM|Grid Size|Block Size|No Eligible|One or More" \
-    "$out/ours-detail.txt" | sed 's/  */ /g' | head -${DETAIL_LINES:-400}
+  # first conv launches (YOLOv3's 208x208 .. 52x52 layers), or of those after DETAIL_SKIP.
+  for p in ${DETAIL_PRECISION:-fp16}; do
+    echo "== detail: $p, conv launches $((${DETAIL_SKIP:-0})) .. $((${DETAIL_SKIP:-0} + ${DETAIL:-14} - 1))"
+    timeout 300 "$ncu" --clock-control none --cache-control none -k regex:conv_ --launch-skip ${DETAIL_SKIP:-0} \
+      --launch-count ${DETAIL:-14} \
+      --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
+      --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis \
+      --metrics "regex:smsp__warp_issue_stalled_.*_per_warp_active.pct" \
+      $bin bench --engine "$out/y-$p.engine" --iterations 1 --warmup 0 > "$out/ours-detail-$p.txt" 2>&1
+    grep -E "conv_|Duration|Achieved Occupancy|Theoretical Occupancy|Registers Per|Shared Memory Config|Block Limit|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|DRAM Throughput|L1/TEX Hit|L2 Hit|Stall|Issue Slots|Executed Ipc A|issue_stalled|Waves Per SM|Grid Size|Block Size|No Eligible|One or More" \
+      "$out/ours-detail-$p.txt" | sed 's/  */ /g' | head -${DETAIL_LINES:-400}
+  done
 fi
 [ -n "${SKIP_TORCH:-}" ] || timeout 300 python3 tools/reference/torch_kernels.py --cfg "$cfg" --weights "$out/yolov3.weights" \
   --json "$out/torch-kernels.json"
