@@ -645,6 +645,104 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     conv_epilogue_tile<BM, BN, NT, CS>(p, ct, rs, m0, n0, M, N);
 }
 
+// A conv over pixels of one 16-byte chunk, 8 FP16 channels (the first conv, whose input the
+// plan pads to 8), with at most 16 taps: the im2col tiles of conv_mma read every input pixel
+// once per tap (9 times for 3x3) in 16-byte loads, with a bounds test each. Here a CTA takes BM
+// pixels of one output row, loads the kh input rows under them into shared memory once (zeros
+// outside the image) and its filters' weights once, and ldmatrix reads each tap's A fragment
+// straight out of that patch: a lane's row address is its pixel's tap. 4 warps of BM / 4 pixels
+// by BN filters, mma.sync m16n8k16, K in pairs of taps (an odd last tap pairs with a zero chunk).
+template <int BM, int BN>
+__device__ __forceinline__ void conv_patch(const ConvParams& p) {
+    constexpr int NT = 128, WTM = BM / 4, MI = WTM / 16, NI = BN / 8, CS = BN + 4;
+    static_assert(MI >= 1 && NI % 2 == 0, "16-row A fragments, B fragments in pairs");
+    const int taps = p.kh * p.kw, KS = (taps + 1) / 2;
+    // A filter's row of chunks, one per tap: an odd count, so the 8 rows an ldmatrix reads lie
+    // in 8 different bank groups.
+    const int WR = 2 * KS + 1;
+    const int PW = (BM - 1) * p.stride + p.kw, patch = p.kh * PW;
+    extern __shared__ __align__(16) unsigned char smem[];
+    unsigned char* const ws = smem;
+    unsigned char* const ps = smem + BN * WR * 16;  // kh rows of PW chunks, then a zero chunk
+    const int row_tiles = (p.out_w + BM - 1) / BM;
+    const int oy = blockIdx.x / row_tiles, ox0 = (blockIdx.x - oy * row_tiles) * BM;
+    const int n0 = blockIdx.y * BN;
+    const half_t* w = (const half_t*)p.w;
+    const half_t* x = (const half_t*)p.x;
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+#pragma unroll 1
+    for (int i = tid; i < BN * WR; i += NT) {
+        const int r = i / WR, t = i - r * WR;
+        const bool in = n0 + r < p.cout && t < taps;
+        copy16<true>(smem_u32(ws + i * 16), in ? w + ((i64)(n0 + r) * taps + t) * 8 : w, in ? 16 : 0);
+    }
+    wait_for_previous_kernel();
+#pragma unroll 1
+    for (int i = tid; i <= patch; i += NT) {
+        const int ky = i / PW, j = i - ky * PW;
+        const int iy = oy * p.stride - p.pad + ky, ix = ox0 * p.stride - p.pad + j;
+        const bool in = i < patch && (unsigned)iy < (unsigned)p.in_h && (unsigned)ix < (unsigned)p.in_w;
+        copy16<true>(smem_u32(ps + i * 16), in ? x + ((i64)iy * p.in_w + ix) * p.in_stride : x, in ? 16 : 0);
+    }
+    cp_async_commit<true>();
+    cp_async_wait<true, 0>();
+    __syncthreads();
+
+    float acc[MI * NI * 4];
+#pragma unroll
+    for (int i = 0; i < MI * NI * 4; ++i) acc[i] = 0.0f;
+#pragma unroll 1
+    for (int ks = 0; ks < KS; ++ks) {
+        // ldmatrix's A order: lanes 0-15 give rows 0-15 at the step's first 8 K (tap 2 ks),
+        // lanes 16-31 the same rows at its second 8 (tap 2 ks + 1).
+        const int t = 2 * ks + (lane >> 4), ky = t / p.kw, kx = t - ky * p.kw;
+        u32 a[MI][4], b[NI][2];
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi) {
+            const int r = warp * WTM + mi * 16 + (lane & 15);
+            const int chunk = t < taps ? ky * PW + r * p.stride + kx : patch;
+            ldmatrix_x4(a[mi], smem_u32(ps + chunk * 16));
+        }
+#pragma unroll
+        for (int ni = 0; ni < NI; ni += 2) {
+            const int r = ni * 8 + (lane & 7) + ((lane >> 4) << 3);
+            u32 q[4];
+            ldmatrix_x4(q, smem_u32(ws + (r * WR + 2 * ks + ((lane >> 3) & 1)) * 16));
+            b[ni][0] = q[0];
+            b[ni][1] = q[1];
+            b[ni + 1][0] = q[2];
+            b[ni + 1][1] = q[3];
+        }
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) mma_tile<true>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
+    }
+    start_next_kernel();
+    // Every warp is done with the patch and the weights: the accumulator tile takes their place.
+    __syncthreads();
+    float* ct = (float*)smem;
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = warp * WTM + mi * 16 + (lane >> 2) + h * 8;
+#pragma unroll
+            for (int ni = 0; ni < NI; ++ni) {
+                const float* f = acc + (mi * NI + ni) * 4 + h * 2;
+                *(float2*)(ct + r * CS + ni * 8 + (lane & 3) * 2) = make_float2(f[0], f[1]);
+            }
+        }
+    __syncthreads();
+    // The tile's pixels are m0 .. m0 + BM - 1 of the row, those left of its end.
+    const int m0 = oy * p.out_w + ox0;
+    conv_epilogue_tile<BM, BN, NT, CS>(p, ct, nullptr, m0, n0, m0 + min(BM, p.out_w - ox0), p.cout);
+}
+
+// Names: conv_patch_f16_<BM>x<BN>.
+#define CONV_PATCH(BM, BN) \
+    extern "C" __global__ void __launch_bounds__(128) conv_patch_f16_##BM##x##BN(ConvParams p) { conv_patch<BM, BN>(p); }
+
 // Names: conv_<hmma|imma|imma75>_<BM>x<BN>x<BK>_w<WM>x<WN>_s<STAGES>, BK in elements;
 // engine/src/backend/cuda/tactics.rs lists them.
 #define CONV_MMA(NAME, T, SM80, BM, BN, BK, WM, WN, STAGES)                                    \
@@ -711,6 +809,8 @@ CONV_MMA(hmma, half_t, true, 64, 64, 64, 2, 4, 4)
 CONV_MMA(hmma, half_t, true, 128, 64, 64, 4, 2, 4)
 CONV_MMA(hmma, half_t, true, 64, 128, 64, 2, 4, 4)
 CONV_MMA(hmma, half_t, true, 128, 32, 32, 4, 1, 3)
+CONV_PATCH(128, 32)
+CONV_PATCH(64, 32)
 
 CONV_MMA(imma, s8_t, true, 128, 128, 64, 2, 4, 3)
 CONV_MMA(imma, s8_t, true, 128, 64, 64, 2, 2, 3)

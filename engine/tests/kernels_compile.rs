@@ -59,6 +59,8 @@ fn every_kernel_compiles_for_xavier_turing_orin_and_hopper() {
                 cin,
                 groups: 1,
                 in_align: 16,
+                kernel: 3,
+                stride: 1,
                 arith,
                 residual_bytes: 0,
             };

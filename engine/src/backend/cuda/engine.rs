@@ -300,6 +300,8 @@ impl CudaEngine {
             cin: x.c,
             groups: c.groups,
             in_align,
+            kernel: c.kernel,
+            stride: c.stride,
             arith: self.arith(node),
             residual_bytes: c.residual.map_or(0, |r| self.tensor_element_size(r) as u32),
         })
@@ -453,6 +455,15 @@ impl CudaEngine {
                         [
                             (m * c.filters.div_ceil(8)).div_ceil(k.threads as usize) as u32,
                             1,
+                            1,
+                        ],
+                        k.threads,
+                    ),
+                    // A CTA per `bm` pixels of an output row.
+                    Family::Patch => (
+                        [
+                            (out_shape.w.div_ceil(k.bm as usize) * out_shape.h) as u32,
+                            c.filters.div_ceil(k.bn as usize) as u32,
                             1,
                         ],
                         k.threads,

@@ -49,6 +49,10 @@ pub enum Family {
     /// CUDA-core FMA, one thread per pixel and 8 filters (`bn`), weights in shared memory;
     /// float convs with a short K (`DIRECT_MAX_K`); `conv_simt.cu`.
     Direct,
+    /// Tensor cores (mma.sync, sm_80+) over a shared-memory patch of the input rows: FP16
+    /// convs of 8-channel pixels with at most `PATCH_MAX_TAPS` taps (the first conv of a plan
+    /// whose input is padded to 8 channels); `conv_hmma.cu`.
+    Patch,
     /// Tensor cores, `conv_hmma.cu`, on `unit`; `bk` is in elements, `wm` x `wn` warps (or
     /// warpgroups, for wgmma) share the tile, `slices` sets of them (wgmma) each stage's K.
     Mma {
@@ -119,6 +123,15 @@ impl Kernel {
             threads: 256,
         }
     }
+    /// 4 warps on `bm` pixels of an output row by 32 filters.
+    const fn patch(bm: u32) -> Kernel {
+        Kernel {
+            family: Family::Patch,
+            bm,
+            bn: 32,
+            threads: 128,
+        }
+    }
     #[allow(clippy::too_many_arguments)]
     const fn tensor(
         unit: Unit,
@@ -169,6 +182,7 @@ impl Kernel {
             Family::Simt => format!("conv_simt_{}_{bm}x{bn}", arith.name()),
             Family::Dp4a => format!("conv_dp4a_{bm}x{bn}"),
             Family::Direct => format!("conv_direct_{}", arith.name()),
+            Family::Patch => format!("conv_patch_{}_{bm}x{bn}", arith.name()),
             Family::Mma {
                 bk,
                 wm,
@@ -191,6 +205,16 @@ impl Kernel {
             Family::Simt | Family::Dp4a => 0,
             // The weights as floats, filters padded to whole groups of 8.
             Family::Direct => (shape.k * shape.n.next_multiple_of(8) * 4) as u32,
+            // The filters' rows of tap chunks (an odd count) and the input rows under the tile
+            // with a zero chunk after them, or the FP32 accumulator tile that replaces them
+            // (`conv_patch`).
+            Family::Patch => {
+                let (bm, bn) = (self.bm as usize, self.bn as usize);
+                let taps = shape.k / shape.cin.max(1);
+                let weights = bn * (taps.div_ceil(2) * 2 + 1) * 16;
+                let patch = (shape.kernel * ((bm - 1) * shape.stride + shape.kernel) + 1) * 16;
+                (weights + patch).max(bm * (bn + 4) * 4) as u32
+            }
             // The pipeline's stages, or the FP32 accumulator tile the epilogue reuses them for
             // and after it the sums of K slices 1..; then the residual tile (2-byte elements at
             // most) where there is one. wgmma's stages start on a 1 KiB boundary, which may take
@@ -323,6 +347,13 @@ const IMMA75: [Kernel; 2] = [
     Kernel::mma75(64, 64, 64, 2, 2),
 ];
 
+/// The patch kernel's tiles: 128 pixels, or 64 where a row's last tile would leave more idle.
+const PATCH: [Kernel; 2] = [Kernel::patch(128), Kernel::patch(64)];
+/// The patch kernel's limits: taps (ldmatrix reads up to 16 of them), a stride that keeps the
+/// patch small.
+const PATCH_MAX_TAPS: usize = 16;
+const PATCH_MAX_STRIDE: usize = 2;
+
 /// The direct kernel's limits: a short K (a thread runs all of it for 8 filters), and shared
 /// weights that leave room for several blocks per SM.
 const DIRECT_MAX_K: usize = 128;
@@ -347,6 +378,7 @@ impl ConvTactic {
             Family::Simt => format!("simt-{}", arith.name()),
             Family::Dp4a => "dp4a-s8".into(),
             Family::Direct => format!("direct-{}", arith.name()),
+            Family::Patch => format!("patch-{}", arith.name()),
             Family::Mma {
                 bk,
                 wm,
@@ -409,6 +441,9 @@ pub struct ConvShape {
     pub groups: usize,
     /// The largest of 16, 8, 4, 2, 1 elements dividing the input's pixel stride and offset.
     pub in_align: usize,
+    /// The side of the (square) kernel and its stride.
+    pub kernel: usize,
+    pub stride: usize,
     pub arith: Arith,
     /// Bytes of an element of the residual the epilogue adds (0: none); the tensor-core
     /// kernels prefetch it into shared memory.
@@ -434,6 +469,7 @@ fn all(arith: Arith) -> Vec<ConvTactic> {
         Arith::F16 => SIMT_F16
             .iter()
             .chain(&[Kernel::direct()])
+            .chain(&PATCH)
             .chain(&HMMA)
             .chain(&WGHMMA)
             .chain(&WGHMMA_SLICED)
@@ -473,6 +509,15 @@ pub fn can_run(t: &ConvTactic, shape: &ConvShape, cc: (i32, i32)) -> bool {
     match t.kernel.family {
         Family::Simt | Family::Dp4a => true,
         Family::Direct => shape.groups == 1 && t.kernel.shared_bytes(shape) <= DIRECT_MAX_SHARED,
+        Family::Patch => {
+            cc.0 >= 8
+                && shape.arith == Arith::F16
+                && shape.groups == 1
+                && shape.cin == 8
+                && shape.in_align >= 8
+                && shape.kernel * shape.kernel <= PATCH_MAX_TAPS
+                && shape.stride <= PATCH_MAX_STRIDE
+        }
         Family::Mma { unit, .. } => {
             // The cp.async kernels need sm_80, the synchronous INT8 ones sm_75, wgmma exactly
             // sm_90 (its sm_90a code runs on no other architecture).
@@ -557,6 +602,8 @@ mod tests {
             cin: 128,
             groups: 1,
             in_align: 16,
+            kernel: 3,
+            stride: 1,
             arith: Arith::S8,
             residual_bytes: 0,
         };
@@ -606,6 +653,72 @@ mod tests {
         ] {
             assert!(names(&s, (9, 0)).iter().all(|n| n.starts_with("dp4a-s8")));
         }
+    }
+
+    #[test]
+    fn the_patch_kernel_takes_fp16_convs_of_8_channel_pixels() {
+        let first = ConvShape {
+            m: 416 * 416,
+            n: 32,
+            k: 9 * 8,
+            cin: 8,
+            groups: 1,
+            in_align: 8,
+            kernel: 3,
+            stride: 1,
+            arith: Arith::F16,
+            residual_bytes: 0,
+        };
+        let patch = |s: &ConvShape, cc| {
+            candidates(s, cc)
+                .iter()
+                .filter(|t| t.kernel.family == Family::Patch)
+                .count()
+        };
+        assert_eq!(patch(&first, (9, 0)), 2);
+        assert_eq!(patch(&first, (8, 7)), 2);
+        assert_eq!(
+            patch(&first, (7, 5)),
+            0,
+            "mma.sync m16n8k16 and cp.async: sm_80"
+        );
+        for s in [
+            ConvShape {
+                cin: 16,
+                k: 9 * 16,
+                ..first
+            },
+            ConvShape {
+                arith: Arith::S8,
+                ..first
+            },
+            ConvShape {
+                in_align: 4,
+                ..first
+            },
+            ConvShape { stride: 4, ..first },
+            ConvShape {
+                kernel: 5,
+                k: 25 * 8,
+                ..first
+            },
+        ] {
+            assert_eq!(patch(&s, (9, 0)), 0, "{s:?}");
+        }
+        // 3x3/1: 32 filters x 11 chunks (9 taps, a zero, the odd pad) and 3 rows x 130 pixels
+        // + a zero chunk fit under the 128 x 36 float accumulator tile.
+        assert_eq!(Kernel::patch(128).shared_bytes(&first), 128 * 36 * 4);
+        // 4x4/2: 32 x 17 chunks and 4 rows x (127 x 2 + 4) pixels + 1, 16 bytes each.
+        let wide = ConvShape {
+            kernel: 4,
+            stride: 2,
+            k: 16 * 8,
+            ..first
+        };
+        assert_eq!(
+            Kernel::patch(128).shared_bytes(&wide),
+            (32 * 17 + 1033) * 16
+        );
     }
 
     #[test]
