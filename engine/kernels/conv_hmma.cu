@@ -103,6 +103,28 @@ __device__ __forceinline__ void mma_tile(int* c, const u32* a, const u32* b) {
     }
 }
 
+// One k16 (FP16) or k32 (INT8) step of a warp's MI x NI mma.sync fragments, given its A
+// fragments: the B fragments in pairs by ldmatrix, from the shared-memory address b_at(r, h) of
+// B row r (of the warp's tile) at the step's half h of K, then the multiplications.
+template <bool SM80, int MI, int NI, typename Acc, typename BAt>
+__device__ __forceinline__ void mma_step(Acc* acc, const u32 (&a)[MI][4], BAt b_at) {
+    const int lane = threadIdx.x & 31;
+    u32 b[NI][2];
+#pragma unroll
+    for (int ni = 0; ni < NI; ni += 2) {
+        u32 t[4];
+        ldmatrix_x4(t, b_at(ni * 8 + (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1));
+        b[ni][0] = t[0];
+        b[ni][1] = t[1];
+        b[ni + 1][0] = t[2];
+        b[ni + 1][1] = t[3];
+    }
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
+}
+
 // wgmma (sm_90a): a warpgroup's 64 x 64 tile over 32 bytes of K, c += a * b, both operands
 // in shared memory as the tiles of 128-byte rows that the loads write (tile_offset; swz<128>
 // is the hardware's 128-byte swizzle: chunk c of row r at c ^ (r % 8) within 1024-byte groups of 8
@@ -582,26 +604,15 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
         } else {
 #pragma unroll
             for (int ks = 0; ks < RB / 32; ++ks) {
-                u32 a[MI][4], b[NI][2];
+                u32 a[MI][4];
 #pragma unroll
                 for (int mi = 0; mi < MI; ++mi) {
                     const int r = wm * WTM + mi * 16 + (lane & 15);
                     ldmatrix_x4(a[mi], smem_u32(as + swz<RB>(r, ks * 2 + (lane >> 4))));
                 }
-#pragma unroll
-                for (int ni = 0; ni < NI; ni += 2) {
-                    const int r = wn * WTN + ni * 8 + (lane & 7) + ((lane >> 4) << 3);
-                    u32 t[4];
-                    ldmatrix_x4(t, smem_u32(bs + swz<RB>(r, ks * 2 + ((lane >> 3) & 1))));
-                    b[ni][0] = t[0];
-                    b[ni][1] = t[1];
-                    b[ni + 1][0] = t[2];
-                    b[ni + 1][1] = t[3];
-                }
-#pragma unroll
-                for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-                    for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
+                mma_step<SM80, MI, NI>(acc, a, [&](int r, int h) {
+                    return smem_u32(bs + swz<RB>(wn * WTN + r, ks * 2 + h));
+                });
             }
         }
     }
@@ -696,27 +707,14 @@ __device__ __forceinline__ void conv_patch(const ConvParams& p) {
         // ldmatrix's A order: lanes 0-15 give rows 0-15 at the step's first 8 K (tap 2 ks),
         // lanes 16-31 the same rows at its second 8 (tap 2 ks + 1).
         const int t = 2 * ks + (lane >> 4), ky = t / p.kw, kx = t - ky * p.kw;
-        u32 a[MI][4], b[NI][2];
+        u32 a[MI][4];
 #pragma unroll
         for (int mi = 0; mi < MI; ++mi) {
             const int r = warp * WTM + mi * 16 + (lane & 15);
             const int chunk = t < taps ? ky * PW + r * p.stride + kx : patch;
             ldmatrix_x4(a[mi], smem_u32(ps + chunk * 16));
         }
-#pragma unroll
-        for (int ni = 0; ni < NI; ni += 2) {
-            const int r = ni * 8 + (lane & 7) + ((lane >> 4) << 3);
-            u32 q[4];
-            ldmatrix_x4(q, smem_u32(ws + (r * WR + 2 * ks + ((lane >> 3) & 1)) * 16));
-            b[ni][0] = q[0];
-            b[ni][1] = q[1];
-            b[ni + 1][0] = q[2];
-            b[ni + 1][1] = q[3];
-        }
-#pragma unroll
-        for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni) mma_tile<true>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
+        mma_step<true, MI, NI>(acc, a, [&](int r, int h) { return smem_u32(ws + (r * WR + 2 * ks + h) * 16); });
     }
     start_next_kernel();
     // Every warp is done with the patch and the weights: the accumulator tile takes their place.
