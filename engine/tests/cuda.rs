@@ -515,22 +515,51 @@ fn float_convs_match_the_cpu_on_every_float_kernel() {
         ));
     }
     for (precision, tol, name) in runs {
-        let gpu = cuda_engine(g.clone(), precision);
-        let taken = std::cell::Cell::new(0);
-        let e = forced(&gpu, |_, can| {
-            let takes = can.iter().any(|c| c == name);
-            taken.set(taken.get() + usize::from(takes));
-            takes.then(|| name.to_string())
-        });
-        assert!(taken.get() >= 1, "{name} runs no conv of allops");
-        for (i, (h, w)) in run(&e, &input).iter().zip(&want).enumerate() {
-            let err = rel_err(h, w);
-            eprintln!(
-                "allops {name} on {} convs, head {i}: relative error {err:.2e}",
-                taken.get()
+        forced_matches("allops", &g, &input, &want, (precision, tol, name));
+    }
+    // The patch kernel on a 3x3/1 first conv (even taps past the odd count's zero, 416-pixel
+    // rows: tiles after a row's first, the last one partial; leaky): YOLOv3-tiny's.
+    if cc.0 >= 8 {
+        let tiny = graph("models/yolov3-tiny.cfg", Some((416, 416)), 3);
+        let cpu = engine(tiny.clone(), &edge_engine::optimize::Pass::ALL);
+        let input = random_input(&cpu, 4);
+        let want = run(&cpu, &input);
+        for name in ["patch-f16 128x32", "patch-f16 64x32"] {
+            forced_matches(
+                "yolov3-tiny-416",
+                &tiny,
+                &input,
+                &want,
+                (Precision::Fp16, 3e-2, name),
             );
-            assert!(err <= tol, "{name} head {i}: {err:e} > {tol:e}");
         }
+    }
+}
+
+/// `g` built for the GPU at `precision` with tactic `name` on every conv that can take it (at
+/// least one) follows the CPU's heads `want` within `tol`.
+fn forced_matches(
+    label: &str,
+    g: &Graph,
+    input: &[f32],
+    want: &[Vec<f32>],
+    (precision, tol, name): (Precision, f64, &str),
+) {
+    let gpu = cuda_engine(g.clone(), precision);
+    let taken = std::cell::Cell::new(0);
+    let e = forced(&gpu, |_, can| {
+        let takes = can.iter().any(|c| c == name);
+        taken.set(taken.get() + usize::from(takes));
+        takes.then(|| name.to_string())
+    });
+    assert!(taken.get() >= 1, "{name} runs no conv of {label}");
+    for (i, (h, w)) in run(&e, input).iter().zip(want).enumerate() {
+        let err = rel_err(h, w);
+        eprintln!(
+            "{label} {name} on {} convs, head {i}: relative error {err:.2e}",
+            taken.get()
+        );
+        assert!(err <= tol, "{label} {name} head {i}: {err:e} > {tol:e}");
     }
 }
 

@@ -349,8 +349,8 @@ const IMMA75: [Kernel; 2] = [
 
 /// The patch kernel's tiles: 128 pixels, or 64 where a row's last tile would leave more idle.
 const PATCH: [Kernel; 2] = [Kernel::patch(128), Kernel::patch(64)];
-/// The patch kernel's limits: taps (ldmatrix reads up to 16 of them), a stride that keeps the
-/// patch small.
+/// The patch kernel's limits: taps and stride, which keep its weights and patch small in
+/// shared memory.
 const PATCH_MAX_TAPS: usize = 16;
 const PATCH_MAX_STRIDE: usize = 2;
 
@@ -510,7 +510,8 @@ pub fn can_run(t: &ConvTactic, shape: &ConvShape, cc: (i32, i32)) -> bool {
         Family::Simt | Family::Dp4a => true,
         Family::Direct => shape.groups == 1 && t.kernel.shared_bytes(shape) <= DIRECT_MAX_SHARED,
         Family::Patch => {
-            cc.0 >= 8
+            t.splits == 1
+                && cc.0 >= 8
                 && shape.arith == Arith::F16
                 && shape.groups == 1
                 && shape.cin == 8
@@ -686,10 +687,6 @@ mod tests {
             ConvShape {
                 cin: 16,
                 k: 9 * 16,
-                ..first
-            },
-            ConvShape {
-                arith: Arith::S8,
                 ..first
             },
             ConvShape {
