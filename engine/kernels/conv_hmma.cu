@@ -125,6 +125,26 @@ __device__ __forceinline__ void mma_step(Acc* acc, const u32 (&a)[MI][4], BAt b_
         for (int ni = 0; ni < NI; ++ni) mma_tile<SM80>(acc + (mi * NI + ni) * 4, a[mi], b[ni]);
 }
 
+// A warp's accumulators in the 16 x 8 fragment layout of mma.sync (FM x FN fragments, from
+// row frow and column fcol of the tile) into the float tile ct of row stride CS: int32 sums
+// convert as the CPU's `as f32` does (round to nearest even).
+template <int FM, int FN, int CS, typename Acc>
+__device__ __forceinline__ void fragments_to_tile(float* ct, const Acc* acc, int frow, int fcol) {
+    const int lane = threadIdx.x & 31;
+#pragma unroll
+    for (int mi = 0; mi < FM; ++mi)
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+            const int r = frow + mi * 16 + (lane >> 2) + h * 8;
+#pragma unroll
+            for (int ni = 0; ni < FN; ++ni) {
+                const int c = fcol + ni * 8 + (lane & 3) * 2;
+                const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
+                *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
+            }
+        }
+}
+
 // wgmma (sm_90a): a warpgroup's 64 x 64 tile over 32 bytes of K, c += a * b, both operands
 // in shared memory as the tiles of 128-byte rows that the loads write (tile_offset; swz<128>
 // is the hardware's 128-byte swizzle: chunk c of row r at c ^ (r % 8) within 1024-byte groups of 8
@@ -638,20 +658,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
     const int frow = WG ? warp / 4 / WN * 64 + warp % 4 * 16 : wm * WTM;
     const int fcol = WG ? warp / 4 % WN * WTN : wn * WTN;
     // Slice 0 holds the sums; all NT threads run the epilogue.
-    if (tid < NT0) {
-#pragma unroll
-        for (int mi = 0; mi < FM; ++mi)
-#pragma unroll
-            for (int h = 0; h < 2; ++h) {
-                const int r = frow + mi * 16 + (lane >> 2) + h * 8;
-#pragma unroll
-                for (int ni = 0; ni < FN; ++ni) {
-                    const int c = fcol + ni * 8 + (lane & 3) * 2;
-                    const Acc* f = acc + (mi * FN + ni) * 4 + h * 2;
-                    *(float2*)(ct + r * CS + c) = make_float2((float)f[0], (float)f[1]);
-                }
-            }
-    }
+    if (tid < NT0) fragments_to_tile<FM, FN, CS>(ct, acc, frow, fcol);
     __syncthreads();
     conv_epilogue_tile<BM, BN, NT, CS>(p, ct, rs, m0, n0, M, N);
 }
@@ -720,17 +727,7 @@ __device__ __forceinline__ void conv_patch(const ConvParams& p) {
     // Every warp is done with the patch and the weights: the accumulator tile takes their place.
     __syncthreads();
     float* ct = (float*)smem;
-#pragma unroll
-    for (int mi = 0; mi < MI; ++mi)
-#pragma unroll
-        for (int h = 0; h < 2; ++h) {
-            const int r = warp * WTM + mi * 16 + (lane >> 2) + h * 8;
-#pragma unroll
-            for (int ni = 0; ni < NI; ++ni) {
-                const float* f = acc + (mi * NI + ni) * 4 + h * 2;
-                *(float2*)(ct + r * CS + ni * 8 + (lane & 3) * 2) = make_float2(f[0], f[1]);
-            }
-        }
+    fragments_to_tile<MI, NI, CS>(ct, acc, warp * WTM, 0);
     __syncthreads();
     // The tile's pixels are m0 .. m0 + BM - 1 of the row, those left of its end.
     const int m0 = oy * p.out_w + ox0;

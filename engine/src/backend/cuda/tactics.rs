@@ -210,7 +210,7 @@ impl Kernel {
             // (`conv_patch`).
             Family::Patch => {
                 let (bm, bn) = (self.bm as usize, self.bn as usize);
-                let taps = shape.k / shape.cin.max(1);
+                let taps = shape.kernel * shape.kernel;
                 let weights = bn * (taps.div_ceil(2) * 2 + 1) * 16;
                 let patch = (shape.kernel * ((bm - 1) * shape.stride + shape.kernel) + 1) * 16;
                 (weights + patch).max(bm * (bn + 4) * 4) as u32

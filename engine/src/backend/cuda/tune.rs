@@ -100,6 +100,7 @@ pub fn build(
     for (done, (node, options)) in candidates.iter().enumerate() {
         progress(Step::Tune { done, total });
         let mut times = Vec::new();
+        let mut failed = None;
         let mut launches = Vec::new();
         for &t in options {
             launches.clear();
@@ -110,14 +111,21 @@ pub fn build(
                 .and_then(|()| timer.time(&stream, &launches))
             {
                 Ok(ms) => times.push((ms, t)),
-                Err(e) => log::debug!("tactic {} skipped: {e}", t.name(arith(*node))),
+                Err(e) => {
+                    log::debug!("tactic {} skipped: {e}", t.name(arith(*node)));
+                    failed = Some(e);
+                }
             }
         }
+        // The CUDA-core tactic is always a candidate: none launching is a failing GPU.
+        if times.is_empty() {
+            let why = failed.map_or_else(|| "no candidate".to_string(), |e| e.to_string());
+            return Err(Error::Device(format!(
+                "no kernel for conv {} ({}) launches on this GPU: {why}",
+                node, graph.nodes[*node].name
+            )));
+        }
         times.sort_by(|a, b| a.0.total_cmp(&b.0));
-        assert!(
-            !times.is_empty(),
-            "the CUDA-core tactic is always a candidate"
-        );
         timed.push(times);
     }
     progress(Step::Network);
