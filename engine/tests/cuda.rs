@@ -14,6 +14,11 @@ use edge_engine::{Builder, Device, Engine, Error};
 fn compare(name: &str, graph: edge_engine::graph::Graph, precision: Precision, tol: f64) {
     let cpu = engine(graph.clone(), &edge_engine::optimize::Pass::ALL);
     let gpu = cuda_engine(graph, precision);
+    eprintln!(
+        "{name} {} tactics: {:?}",
+        precision.name(),
+        gpu.plan().tactics
+    );
     for seed in [1, 2] {
         let input = random_input(&cpu, seed);
         let want = run(&cpu, &input);

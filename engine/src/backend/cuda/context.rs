@@ -196,16 +196,23 @@ impl CudaContext {
                     .result()
                     .map_err(|e| driver_error("recording the input copy", e))?;
             }
-            for l in first.into_iter().chain(&self.launches[range]) {
+            if let Some(l) = first {
                 l.record(&self.stream)
-                    .map_err(|e| driver_error("recording a kernel", e))?;
+                    .map_err(|e| driver_error("recording the first kernel", e))?;
+            }
+            for i in range {
+                let l = &self.launches[i];
+                l.record(&self.stream)
+                    .map_err(|e| driver_error(&self.describe(i, l), e))?;
             }
             Ok(())
         })();
         // SAFETY: ends the capture begun above on this stream.
-        let graph = unsafe { result::stream::end_capture(s) }
-            .map_err(|e| driver_error("ending graph capture", e))?;
+        let ended = unsafe { result::stream::end_capture(s) }
+            .map_err(|e| driver_error("ending graph capture", e));
+        // A failed launch invalidates the capture; its own error says which and why.
         recorded?;
+        let graph = ended?;
         if graph.is_null() {
             return Err(Error::Device("CUDA graph capture was empty".into()));
         }
@@ -218,6 +225,22 @@ impl CudaContext {
                 Err(driver_error("instantiating the CUDA graph", e))
             }
         }
+    }
+
+    /// Names launch `i` in an error: its node and configuration.
+    fn describe(&self, i: usize, l: &Launch) -> String {
+        let g = self.engine.graph();
+        let node = match self.nodes.iter().position(|r| r.contains(&i)) {
+            Some(n) => format!("node {n} ({})", g.nodes[n].name),
+            None if self.nodes.first().is_some_and(|r| i < r.start) => {
+                "the input conversion".to_string()
+            }
+            None => "the decode".to_string(),
+        };
+        format!(
+            "recording the kernel of {node} (grid {:?}, {} threads, {} bytes of shared memory)",
+            l.grid, l.block, l.shared
+        )
     }
 
     /// The launches of the layers and the decode (after the input conversion).
