@@ -541,6 +541,53 @@ fn float_convs_match_the_cpu_on_every_float_kernel() {
     }
 }
 
+/// A kernel with static shared memory (split-K's `last`) launched with exactly 48 KiB of
+/// dynamic shared memory must opt in: the 48 KiB without it are for both together. The tuner
+/// picked such a launch alone in 8 of 40 allops FP16 plans on an H200, and their graph capture
+/// failed (`scripts/gpu-repeat.sh`).
+#[test]
+fn a_kernel_asking_exactly_48_kib_of_shared_memory_launches() {
+    if !gpu_or_skip("a_kernel_asking_exactly_48_kib_of_shared_memory_launches") {
+        return;
+    }
+    if Gpu::open(0).expect("gpu").info.cc.0 < 8 {
+        eprintln!("skipped: no mma.sync tiles before sm_80");
+        return;
+    }
+    let g = graph("engine/tests/fixtures/allops.cfg", Some((64, 64)), 5);
+    let cpu = engine(g.clone(), &edge_engine::optimize::Pass::ALL);
+    let input = random_input(&cpu, 3);
+    let want = run(&cpu, &input);
+    let gpu = cuda_engine(g, Precision::Fp16);
+    // 3 stages of 64 filter rows and 64 pixel rows, 64 halves each: 3 * 128 * 128 = 49152
+    // bytes, on the last conv (a head: no residual tile), the only user of this kernel.
+    let tile = "hmma-f16 k64 w2x2 s3 64x64";
+    let last = gpu
+        .plan()
+        .tactics
+        .iter()
+        .map(|t| t.node)
+        .max()
+        .expect("convs");
+    let e = forced(&gpu, |node, can| {
+        let name = if node == last {
+            tile
+        } else {
+            "simt-f16 128x64"
+        };
+        assert!(
+            can.iter().any(|c| c == name),
+            "node {node} cannot take {name}"
+        );
+        Some(name.to_string())
+    });
+    for (i, (h, w)) in run(&e, &input).iter().zip(&want).enumerate() {
+        let err = rel_err(h, w);
+        eprintln!("allops {tile} on the last conv, head {i}: relative error {err:.2e}");
+        assert!(err <= 3e-2, "head {i}: {err:e}");
+    }
+}
+
 /// `g` built for the GPU at `precision` with tactic `name` on every conv that can take it (at
 /// least one) follows the CPU's heads `want` within `tol`.
 fn forced_matches(

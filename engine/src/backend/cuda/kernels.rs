@@ -115,7 +115,20 @@ impl Module {
             .shared_allowed
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let now = allowed.get(name).copied().unwrap_or(48 * 1024);
+        // Without opting in, a launch may ask 48 KiB less the kernel's static shared memory
+        // (split-K's `last`); assuming 48 KiB failed launches of exactly 48 KiB.
+        let now = match allowed.get(name) {
+            Some(&n) => n,
+            // SAFETY: `f` is a valid function; the attribute is an integer.
+            None => unsafe {
+                result::function::get_function_attribute(
+                    f,
+                    CUfunction_attribute::CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES,
+                )
+            }
+            .map(|fixed| (48 * 1024 - fixed).max(0) as u32)
+            .map_err(|e| driver_error(&format!("static shared memory of {name}"), e))?,
+        };
         if shared > now {
             // SAFETY: `f` is a valid function; the attribute takes a byte count.
             unsafe {
