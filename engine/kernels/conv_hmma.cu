@@ -819,6 +819,7 @@ CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 2, 6)
 CONV_MMA(imma, s8_t, true, 64, 64, 128, 2, 4, 4)
 CONV_MMA(imma, s8_t, true, 128, 64, 128, 4, 2, 4)
 CONV_MMA(imma, s8_t, true, 64, 128, 128, 2, 4, 4)
+CONV_MMA(imma, s8_t, true, 128, 32, 64, 4, 1, 3)
 #endif
 // Turing's INT8 tensor cores (m8n8k16 and ldmatrix need sm_75; built for every later
 // architecture too, so a newer GPU can run them in tests). Tiles whose FP32 epilogue tile fits

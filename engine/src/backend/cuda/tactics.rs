@@ -292,7 +292,7 @@ const DP4A: [Kernel; 3] = [
     Kernel::dp4a(64, 64, 256),
     Kernel::dp4a(128, 64, 256),
 ];
-const IMMA: [Kernel; 12] = [
+const IMMA: [Kernel; 13] = [
     Kernel::mma(128, 128, 64, 2, 4, 3),
     Kernel::mma(128, 64, 64, 2, 2, 3),
     Kernel::mma(64, 64, 64, 2, 2, 4),
@@ -305,6 +305,8 @@ const IMMA: [Kernel; 12] = [
     Kernel::mma(64, 64, 128, 2, 4, 4),
     Kernel::mma(128, 64, 128, 4, 2, 4),
     Kernel::mma(64, 128, 128, 2, 4, 4),
+    // 32 filters (YOLOv3's 1x1 64 -> 32 conv at 208x208): the 64-filter tiles leave half idle.
+    Kernel::mma(128, 32, 64, 4, 1, 3),
 ];
 /// wgmma tiles (bm, bn, wm, wn, stages) of 128-byte rows of K (`bk` 64 halves or 128 int8):
 /// warpgroups of 64 x 64n.
