@@ -643,6 +643,7 @@ fn int8_tensors_equal_the_cpu_for_every_int8_kernel() {
     if cc.0 >= 8 {
         variants.push("imma-s8 k128 w2x4 s3 128x128");
         variants.push("imma-s8 k64 w2x2 s4 64x64 split-k 2");
+        variants.push("imma-s8 k64 w4x1 s3 128x32");
     }
     if cc == (9, 0) {
         variants.push("wgmma-s8 k128 g1x1 s4 64x64");
