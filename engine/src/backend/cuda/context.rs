@@ -197,13 +197,14 @@ impl CudaContext {
                     .map_err(|e| driver_error("recording the input copy", e))?;
             }
             if let Some(l) = first {
-                l.record(&self.stream)
-                    .map_err(|e| driver_error("recording the first kernel", e))?;
+                l.record(&self.stream).map_err(|e| {
+                    driver_error(&describe("the camera preprocessing kernel", l), e)
+                })?;
             }
             for i in range {
                 let l = &self.launches[i];
                 l.record(&self.stream)
-                    .map_err(|e| driver_error(&self.describe(i, l), e))?;
+                    .map_err(|e| driver_error(&describe(&self.whose(i), l), e))?;
             }
             Ok(())
         })();
@@ -211,7 +212,13 @@ impl CudaContext {
         let ended = unsafe { result::stream::end_capture(s) }
             .map_err(|e| driver_error("ending graph capture", e));
         // A failed launch invalidates the capture; its own error says which and why.
-        recorded?;
+        if let Err(e) = recorded {
+            if let Some(graph) = ended.ok().filter(|g| !g.is_null()) {
+                // SAFETY: captured above, never instantiated, destroyed once.
+                let _ = unsafe { result::graph::destroy(graph) };
+            }
+            return Err(e);
+        }
         let graph = ended?;
         if graph.is_null() {
             return Err(Error::Device("CUDA graph capture was empty".into()));
@@ -227,20 +234,22 @@ impl CudaContext {
         }
     }
 
-    /// Names launch `i` in an error: its node and configuration.
-    fn describe(&self, i: usize, l: &Launch) -> String {
-        let g = self.engine.graph();
-        let node = match self.nodes.iter().position(|r| r.contains(&i)) {
-            Some(n) => format!("node {n} ({})", g.nodes[n].name),
+    /// Whose launch `i` is, for an error: a node with its conv tactic, or the conversion or
+    /// decode around them.
+    fn whose(&self, i: usize) -> String {
+        let e = &self.engine;
+        match self.nodes.iter().position(|r| r.contains(&i)) {
+            Some(n) => {
+                let tactic = e
+                    .tactic(n)
+                    .map_or(String::new(), |t| format!(", {}", t.name(e.arith(n))));
+                format!("a kernel of node {n} ({}{tactic})", e.graph().nodes[n].name)
+            }
             None if self.nodes.first().is_some_and(|r| i < r.start) => {
                 "the input conversion".to_string()
             }
             None => "the decode".to_string(),
-        };
-        format!(
-            "recording the kernel of {node} (grid {:?}, {} threads, {} bytes of shared memory)",
-            l.grid, l.block, l.shared
-        )
+        }
     }
 
     /// The launches of the layers and the decode (after the input conversion).
@@ -568,4 +577,12 @@ fn check_camera(c: &Camera, net: Shape) -> Result<()> {
         return bad("a tap outside the frame".into());
     }
     Ok(())
+}
+
+/// An error's account of recording `l`, the launch of `what`.
+fn describe(what: &str, l: &Launch) -> String {
+    format!(
+        "recording {what} (grid {:?}, {} threads, {} bytes of dynamic shared memory)",
+        l.grid, l.block, l.shared
+    )
 }

@@ -116,18 +116,25 @@ impl Module {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         // Without opting in, a launch may ask 48 KiB less the kernel's static shared memory
-        // (split-K's `last`); assuming 48 KiB failed launches of exactly 48 KiB.
+        // (every mma.sync kernel has split-K's `last`); assuming 48 KiB failed launches of
+        // exactly 48 KiB.
         let now = match allowed.get(name) {
             Some(&n) => n,
-            // SAFETY: `f` is a valid function; the attribute is an integer.
-            None => unsafe {
-                result::function::get_function_attribute(
-                    f,
-                    CUfunction_attribute::CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES,
-                )
+            None => {
+                // SAFETY: `f` is a valid function; the attribute is an integer.
+                let fixed = unsafe {
+                    result::function::get_function_attribute(
+                        f,
+                        CUfunction_attribute::CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES,
+                    )
+                }
+                .map_err(|e| {
+                    driver_error(&format!("querying the static shared memory of {name}"), e)
+                })?;
+                let n = (48 * 1024 - fixed).max(0) as u32;
+                allowed.insert(name.to_string(), n);
+                n
             }
-            .map(|fixed| (48 * 1024 - fixed).max(0) as u32)
-            .map_err(|e| driver_error(&format!("static shared memory of {name}"), e))?,
         };
         if shared > now {
             // SAFETY: `f` is a valid function; the attribute takes a byte count.
@@ -138,7 +145,12 @@ impl Module {
                     shared as i32,
                 )
             }
-            .map_err(|e| driver_error(&format!("shared memory for {name}"), e))?;
+            .map_err(|e| {
+                driver_error(
+                    &format!("allowing {name} {shared} bytes of dynamic shared memory"),
+                    e,
+                )
+            })?;
             allowed.insert(name.to_string(), shared);
         }
         Ok(Kernel {

@@ -720,6 +720,27 @@ mod tests {
         );
     }
 
+    /// The premise of the GPU test `a_kernel_asking_exactly_48_kib_of_shared_memory_launches`:
+    /// this tile on allops' last conv (1x1, 24 channels in and out, no residual) asks 48 KiB,
+    /// 3 stages x (64 pixel + 64 filter rows) x 64 halves x 2 bytes.
+    #[test]
+    fn the_48_kib_test_tile_asks_48_kib() {
+        let t = ConvTactic::parse("hmma-f16 k64 w2x2 s3 64x64", Arith::F16).expect("a tactic");
+        let head = ConvShape {
+            m: 32 * 32,
+            n: 24,
+            k: 24,
+            cin: 24,
+            groups: 1,
+            in_align: 8,
+            kernel: 1,
+            stride: 1,
+            arith: Arith::F16,
+            residual_bytes: 0,
+        };
+        assert_eq!(t.shared_bytes(&head), 48 * 1024);
+    }
+
     #[test]
     fn split_k_keeps_whole_k_tiles() {
         assert_eq!(k_per_split(4608, 4, Arith::S8), 1152);
