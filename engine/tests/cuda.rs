@@ -588,6 +588,52 @@ fn a_kernel_asking_exactly_48_kib_of_shared_memory_launches() {
     }
 }
 
+/// Every tactic a plan may name for an allops conv (`conv_tactics`: whatever it can run, not
+/// only what the tuner times), alone on that conv with the others on the CUDA-core 64x64 tile,
+/// launches and matches the CPU, FP32 and FP16. Forcing a tile on every conv at once hides a
+/// launch that works only after another conv raised the kernel's shared-memory limit (the
+/// 48 KiB bug), and shapes a tile never meets in a tuned plan.
+#[test]
+fn every_tactic_alone_on_each_conv_matches_the_cpu() {
+    if !gpu_or_skip("every_tactic_alone_on_each_conv_matches_the_cpu") {
+        return;
+    }
+    let g = graph("engine/tests/fixtures/allops.cfg", Some((64, 64)), 5);
+    let cpu = engine(g.clone(), &edge_engine::optimize::Pass::ALL);
+    let input = random_input(&cpu, 3);
+    let want = run(&cpu, &input);
+    for (precision, tol) in [(Precision::Fp32, 1e-4), (Precision::Fp16, 3e-2)] {
+        let gpu = cuda_engine(g.clone(), precision);
+        let simt = |node: usize| {
+            gpu.conv_tactics(node)
+                .into_iter()
+                .find(|t| t.starts_with("simt-") && t.ends_with(" 64x64"))
+                .expect("the CUDA-core tile runs every conv")
+        };
+        let mut plans = 0;
+        for node in gpu.plan().tactics.iter().map(|t| t.node) {
+            for name in gpu.conv_tactics(node) {
+                let e = forced(&gpu, |n, _| {
+                    Some(if n == node { name.clone() } else { simt(n) })
+                });
+                for (i, (h, w)) in run(&e, &input).iter().zip(&want).enumerate() {
+                    let err = rel_err(h, w);
+                    assert!(
+                        err <= tol,
+                        "allops {} node {node} on {name}, head {i}: {err:e} > {tol:e}",
+                        precision.name()
+                    );
+                }
+                plans += 1;
+            }
+        }
+        eprintln!(
+            "allops {}: {plans} plans, each with one conv on one of its tactics, match",
+            precision.name()
+        );
+    }
+}
+
 /// `g` built for the GPU at `precision` with tactic `name` on every conv that can take it (at
 /// least one) follows the CPU's heads `want` within `tol`.
 fn forced_matches(
