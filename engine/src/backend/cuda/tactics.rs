@@ -720,9 +720,10 @@ mod tests {
         );
     }
 
-    /// The premise of the GPU test `a_kernel_asking_exactly_48_kib_of_shared_memory_launches`:
-    /// this tile on allops' last conv (1x1, 24 channels in and out, no residual) asks 48 KiB,
-    /// 3 stages x (64 pixel + 64 filter rows) x 64 halves x 2 bytes.
+    /// The launch behind the 48 KiB bug, which the GPU test
+    /// `every_tactic_alone_on_each_conv_matches_the_cpu` makes: this tile on allops' head (1x1,
+    /// 24 channels in and out, no residual) asks exactly 48 KiB, 3 stages x (64 pixel + 64
+    /// filter rows) x 64 halves x 2 bytes.
     #[test]
     fn the_48_kib_test_tile_asks_48_kib() {
         let t = ConvTactic::parse("hmma-f16 k64 w2x2 s3 64x64", Arith::F16).expect("a tactic");
