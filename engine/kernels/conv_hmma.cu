@@ -252,6 +252,19 @@ __device__ __forceinline__ void load8f(const float* p, float* v) {
 // 8-channel accesses of output and residual are aligned.
 __device__ __forceinline__ bool epilogue_by8(const ConvParams& p, int n, int N) { return p.vec8 && n + 8 <= N; }
 
+// The bias (and INT8 multipliers) of the tile's BN filters, asked into L1 before the main loop
+// by the threads whose epilogue reads them (conv_epilogue_tile's mapping): they are weights,
+// safe to read before wait_for_previous_kernel, and otherwise the epilogue, at the end of the
+// chain of kernels, waits once per conv for their trip from L2 or DRAM. The main loop's
+// cp.async.cg loads bypass L1 and leave them there.
+template <int BN>
+__device__ __forceinline__ void prefetch_epilogue(const ConvParams& p, int n0, int N) {
+    const int n = n0 + threadIdx.x * 8;
+    if (threadIdx.x >= BN / 8 || n >= N) return;
+    asm volatile("prefetch.global.L1 [%0];" ::"l"(p.bias + n));
+    if (p.wmul) asm volatile("prefetch.global.L1 [%0];" ::"l"(p.wmul + n));
+}
+
 // The residual rows of a BM x BN tile, into shared memory `rs` (BM x BN elements of the
 // residual's type) by cp.async, issued with the first stage's loads: the epilogue then waits
 // for none of them (one latency for the tile, in the shadow of the main loop, not one per row
@@ -564,6 +577,7 @@ __device__ __forceinline__ void conv_mma(const ConvParams& p) {
 #pragma unroll 1
     for (int s = 0; s < STAGES - 1; ++s)
         if (s < KT) load_b(s, k + s * BK);
+    prefetch_epilogue<BN>(p, n0, N);
     wait_for_previous_kernel();
     // Past the stages and what the epilogue puts in their place (Kernel::shared_bytes counts
     // this region only for convs with a residual). Split-K CTAs leave it: one of them will need it.
@@ -694,6 +708,7 @@ __device__ __forceinline__ void conv_patch(const ConvParams& p) {
         const bool in = n0 + r < p.cout && t < taps;
         copy16<true>(smem_u32(ws + i * 16), in ? w + ((i64)(n0 + r) * taps + t) * 8 : w, in ? 16 : 0);
     }
+    prefetch_epilogue<BN>(p, n0, p.cout);
     wait_for_previous_kernel();
 #pragma unroll 1
     for (int i = tid; i <= patch; i += NT) {
