@@ -21,9 +21,13 @@ $bin weights --model "$cfg" --seed 3 -o "$out/yolov3.weights" >/dev/null
 ncu=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for p in ${PRECISIONS:-fp16}; do
   int8=()
-  [ "$p" = int8 ] && int8=(--calib-cache "$out/yolov3.calib" --calib-images synthetic:scenes:7 --calib-count 32)
+  # One cache per input size: a cache made for another graph is refused (as it should be).
+  [ "$p" = int8 ] && int8=(--calib-cache "$out/yolov3-${SIZE:-416}.calib" --calib-images synthetic:scenes:7 --calib-count 32)
+  # No engine of an earlier run may stand in for one whose build failed.
+  rm -f "$out/y-$p.engine"
   $bin build --model "$cfg" --weights "$out/yolov3.weights" --device cuda --precision $p \
-    ${int8[@]+"${int8[@]}"} -o "$out/y-$p.engine" >/dev/null
+    ${int8[@]+"${int8[@]}"} -o "$out/y-$p.engine" > "$out/build-$p.txt" 2>&1 ||
+    { echo "build $p failed:"; tail -5 "$out/build-$p.txt"; continue; }
   $bin bench --engine "$out/y-$p.engine" --iterations 300 --warmup 30 | tail -3
   [ -n "$ncu" ] || { echo "no ncu here"; continue; }
   # One network pass is the first graph launch of `bench --iterations 1 --warmup 0`.
