@@ -3,6 +3,7 @@
 # arithmetic of 416, the same 75 convs), plans of one edge-infer build, benchmarked in
 # alternating rounds. At 416 the convs are short and a fixed cost per conv dominates; at the
 # larger sizes they approach throughput-bound, where INT8 should take about half of FP16's time.
+# SIZES="32 416" measures the floor instead: at 32x32 the same kernels have next to no pixels.
 #   GPU host:  scripts/gpu-scale.sh [BIN] [ROUNDS]    (BIN default .gpu/edge-infer; ROUNDS 2)
 set -uo pipefail
 cd "$(dirname "$0")/.."
