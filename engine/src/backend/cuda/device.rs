@@ -46,6 +46,9 @@ impl DeviceInfo {
 pub struct Gpu {
     pub ctx: Arc<CudaContext>,
     pub info: DeviceInfo,
+    /// The most shared memory a block may opt in to, static and dynamic together (an H100
+    /// gives 227 KiB, a Jetson Orin 163).
+    pub max_shared_per_block: u32,
 }
 
 pub fn driver_error(what: &str, e: DriverError) -> Error {
@@ -91,7 +94,13 @@ impl Gpu {
             driver,
             integrated: attr(Attr::CU_DEVICE_ATTRIBUTE_INTEGRATED)? != 0,
         };
-        Ok(Gpu { ctx, info })
+        let max_shared_per_block =
+            attr(Attr::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN)?.max(0) as u32;
+        Ok(Gpu {
+            ctx,
+            info,
+            max_shared_per_block,
+        })
     }
 }
 

@@ -361,6 +361,9 @@ const PATCH_MAX_STRIDE: usize = 2;
 const DIRECT_MAX_K: usize = 128;
 const DIRECT_MAX_SHARED: u32 = 32 << 10;
 
+/// A bound on any conv kernel's static shared memory (`fits_block`).
+const STATIC_SHARED: u32 = 1024;
+
 /// Split-K runs only where a conv's grid has fewer output tiles than this (where most SMs
 /// would idle); the split-K workspace holds one arrival counter per tile.
 pub const SPLIT_TILES: usize = 256;
@@ -420,6 +423,13 @@ impl ConvTactic {
             residual_bytes,
             ..*shape
         })
+    }
+
+    /// Whether its launch for a conv of this shape asks no more shared memory than a GPU that
+    /// lets a block opt in to `limit` bytes gives, with room for the kernel's static shared
+    /// memory (split-K's counter; a few bytes, under `STATIC_SHARED`).
+    pub fn fits_block(&self, shape: &ConvShape, limit: u32) -> bool {
+        self.shared_bytes(shape) + STATIC_SHARED <= limit
     }
 
     /// The always-eligible tactic: CUDA cores, 64x64 tiles.
@@ -596,9 +606,10 @@ mod tests {
         assert_eq!(ConvTactic::parse("dp4a-s8 64x64", Arith::F16), None);
     }
 
-    #[test]
-    fn int8_convs_get_int8_tactics_by_compute_capability_and_alignment() {
-        let shape = ConvShape {
+    /// An INT8 3x3 conv of YOLOv3 at 416 (52x52, 128 -> 256 channels), with a residual of
+    /// `residual_bytes` per element or none.
+    fn yolo_3x3_s8(residual_bytes: u32) -> ConvShape {
+        ConvShape {
             m: 52 * 52,
             n: 256,
             k: 9 * 128,
@@ -608,8 +619,13 @@ mod tests {
             kernel: 3,
             stride: 1,
             arith: Arith::S8,
-            residual_bytes: 0,
-        };
+            residual_bytes,
+        }
+    }
+
+    #[test]
+    fn int8_convs_get_int8_tactics_by_compute_capability_and_alignment() {
+        let shape = yolo_3x3_s8(0);
         let names = |s: &ConvShape, cc| -> Vec<String> {
             candidates(s, cc)
                 .iter()
@@ -740,6 +756,19 @@ mod tests {
             residual_bytes: 0,
         };
         assert_eq!(t.shared_bytes(&head), 48 * 1024);
+    }
+
+    /// The largest INT8 tile on a YOLOv3 3x3 conv with an int8 residual: 3 stages of (128 + 64)
+    /// rows x 256 bytes, the 128 x 64 residual tile, 1 KiB to align the stages: 153 KiB, which
+    /// an H100 (227 KiB per block) and a Jetson Orin (163) give, an RTX 30 (99) does not.
+    #[test]
+    fn the_largest_int8_tile_fits_an_h100_and_an_orin_not_a_99_kib_block() {
+        let t = ConvTactic::parse("wgmma-s8 k256 g2x1 s3 128x64", Arith::S8).expect("a tactic");
+        let shape = yolo_3x3_s8(1);
+        assert_eq!(t.shared_bytes(&shape), 3 * 192 * 256 + 128 * 64 + 1024);
+        assert!(t.fits_block(&shape, 227 * 1024));
+        assert!(t.fits_block(&shape, 163 * 1024));
+        assert!(!t.fits_block(&shape, 99 * 1024));
     }
 
     #[test]
