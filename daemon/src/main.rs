@@ -32,6 +32,11 @@ fn main() -> ExitCode {
             };
         }
     };
+    // The daemon sets its logger from its config; the other commands show the engine's
+    // warnings (a plan tuned on another GPU, a tactic that failed to launch while tuning).
+    if cli.command.is_some() {
+        edge_infer::logging::init(log::LevelFilter::Warn);
+    }
     let result = match &cli.command {
         None => return finish(commands::run::run(&cli.run)),
         Some(cli::Command::Watch(a)) => return finish(commands::watch::run(a)),
