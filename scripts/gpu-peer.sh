@@ -41,7 +41,7 @@ runs = collections.defaultdict(list)
 for line in open(sys.argv[1]):
     name, med, p99 = line.split()
     runs[name].append((float(med), float(p99)))
-pt = statistics.median(m for m, _ in runs.get("pytorch-graph-fp16", [(float("nan"), 0)]))
+pt = statistics.median(m for m, _ in runs["pytorch-graph-fp16"]) if runs["pytorch-graph-fp16"] else None
 print("| YOLOv3-416, batch 1 | rounds | median / p99 ms (median of rounds) | / PyTorch CUDA graph FP16 |")
 print("| --- | --- | --- | --- |")
 for name in ("ours-fp16", "ours-int8", "pytorch-graph-fp16"):
@@ -50,5 +50,6 @@ for name in ("ours-fp16", "ours-int8", "pytorch-graph-fp16"):
         print(f"| {name} | 0 | failed | |")
         continue
     med, p99 = statistics.median(m for m, _ in r), statistics.median(q for _, q in r)
-    print(f"| {name} | {len(r)} | {med:.3f} / {p99:.3f} | {med / pt:.2f}x |")
+    ratio = f"{med / pt:.2f}x" if pt else "PyTorch failed"
+    print(f"| {name} | {len(r)} | {med:.3f} / {p99:.3f} | {ratio} |")
 PY

@@ -361,7 +361,8 @@ const PATCH_MAX_STRIDE: usize = 2;
 const DIRECT_MAX_K: usize = 128;
 const DIRECT_MAX_SHARED: u32 = 32 << 10;
 
-/// A bound on any conv kernel's static shared memory (`fits_block`).
+/// A bound on the static shared memory of the kernels that take dynamic shared memory
+/// (`fits_block`): 128 bytes in the sm_90a build (ptxas -v), split-K's counter aligned.
 const STATIC_SHARED: u32 = 1024;
 
 /// Split-K runs only where a conv's grid has fewer output tiles than this (where most SMs
@@ -427,7 +428,7 @@ impl ConvTactic {
 
     /// Whether its launch for a conv of this shape asks no more shared memory than a GPU that
     /// lets a block opt in to `limit` bytes gives, with room for the kernel's static shared
-    /// memory (split-K's counter; a few bytes, under `STATIC_SHARED`).
+    /// memory (under `STATIC_SHARED`).
     pub fn fits_block(&self, shape: &ConvShape, limit: u32) -> bool {
         self.shared_bytes(shape) + STATIC_SHARED <= limit
     }

@@ -9,7 +9,7 @@ use super::engine::{element_size, CudaEngine};
 use super::kernels;
 use super::launch::Launch;
 use super::nvrtc::Nvrtc;
-use super::tactics::{self, Arith, ConvTactic};
+use super::tactics::{self, Arith, ConvShape, ConvTactic};
 use crate::builder::Step;
 use crate::error::{Error, Result};
 use crate::graph::{Graph, Op};
@@ -78,15 +78,15 @@ pub fn build(
     let engine = CudaEngine::new(&provisional, gpu)?;
     let ctx = &engine.gpu().ctx;
     let arena = DeviceBuffer::zeroed(ctx, engine.memory().arena_len * element_size(precision))?;
-    let candidates: Vec<(usize, Vec<ConvTactic>)> = conv_nodes(graph)
+    let candidates: Vec<(usize, ConvShape, Vec<ConvTactic>)> = conv_nodes(graph)
         .map(|i| {
             let shape = engine.conv_shape(i).expect("a conv node");
-            (i, tactics::candidates(&shape, cc))
+            (i, shape, tactics::candidates(&shape, cc))
         })
         .collect();
     let workspace_bytes = candidates
         .iter()
-        .flat_map(|(i, ts)| ts.iter().map(|t| engine.workspace_bytes(Some((*i, *t)))))
+        .flat_map(|(i, _, ts)| ts.iter().map(|t| engine.workspace_bytes(Some((*i, *t)))))
         .max()
         .unwrap_or(0);
     let workspace = DeviceBuffer::zeroed(ctx, workspace_bytes)?;
@@ -97,12 +97,11 @@ pub fn build(
     let total = candidates.len();
     // Per conv, the candidates that launched, fastest first.
     let mut timed: Vec<Vec<(f32, ConvTactic)>> = Vec::with_capacity(total);
-    for (done, (node, options)) in candidates.iter().enumerate() {
+    for (done, (node, shape, options)) in candidates.iter().enumerate() {
         progress(Step::Tune { done, total });
         let mut times = Vec::new();
         let mut failed = None;
         let mut launches = Vec::new();
-        let shape = engine.conv_shape(*node).expect("a conv node");
         for &t in options {
             launches.clear();
             // A candidate that cannot launch here is skipped, not fatal. One asking more shared
@@ -116,7 +115,7 @@ pub fn build(
                 Ok(ms) => times.push((ms, t)),
                 Err(e) => {
                     let name = t.name(arith(*node));
-                    if t.fits_block(&shape, engine.gpu().max_shared_per_block) {
+                    if t.fits_block(shape, engine.gpu().max_shared_per_block) {
                         log::warn!(
                             "tactic {name} failed to launch for conv {node} ({}), skipped: {e}",
                             graph.nodes[*node].name
@@ -140,7 +139,7 @@ pub fn build(
         timed.push(times);
     }
     progress(Step::Network);
-    let convs: Vec<usize> = candidates.iter().map(|(node, _)| *node).collect();
+    let convs: Vec<usize> = candidates.iter().map(|(node, _, _)| *node).collect();
     let picks: Vec<ConvTactic> = timed.iter().map(|t| t[0].1).collect();
     let choices: Vec<Vec<ConvTactic>> = timed
         .iter()
