@@ -5,7 +5,7 @@
 # (tools/reference/darknet_ref.py gpu-bench, mode graph-fp16). Shorter than
 # `scripts/gpu-check.sh run`, which also runs the tests, calibration and accuracy.
 #   GPU host:  scripts/gpu-peer.sh [BIN] [ROUNDS]   (BIN default .gpu/edge-infer; ROUNDS 2)
-# Prints a table of medians and p99s (ms) last.
+# Prints a table of medians and p99s (ms) last; exits 1 when any round of any run failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.gpu/edge-infer}
@@ -22,16 +22,17 @@ $bin build "${src[@]}" --precision int8 --calib-cache "$work/yolov3.calib" \
   --calib-images synthetic:scenes:7 --calib-count 32 -o "$work/int8.engine" > "$work/build-int8.txt" 2>&1 ||
   { tail -5 "$work/build-int8.txt"; exit 1; }
 : > "$work/results"
+failed=0
 for r in $(seq "$rounds"); do
   for p in fp16 int8; do
     $bin bench --engine "$work/$p.engine" --iterations 500 --warmup 50 --json > "$work/b.json" 2> "$work/b.err" ||
-      { tail -3 "$work/b.err"; continue; }
+      { tail -3 "$work/b.err"; failed=1; continue; }
     python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(sys.argv[2], b["network_median_ms"], b["network_p99_ms"])' \
       "$work/b.json" "ours-$p" >> "$work/results"
   done
   timeout 300 python3 tools/reference/darknet_ref.py gpu-bench --cfg models/yolov3.cfg \
     --weights "$work/yolov3.weights" --iterations 200 --modes graph-fp16 --json "$work/pt.json" \
-    > "$work/pt.log" 2>&1 || { tail -5 "$work/pt.log"; continue; }
+    > "$work/pt.log" 2>&1 || { tail -5 "$work/pt.log"; failed=1; continue; }
   python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))["modes"]["graph-fp16"]; print("pytorch-graph-fp16", m["median_ms"], m["p99_ms"])' \
     "$work/pt.json" >> "$work/results"
 done
@@ -53,3 +54,4 @@ for name in ("ours-fp16", "ours-int8", "pytorch-graph-fp16"):
     ratio = f"{med / pt:.2f}x" if pt else "PyTorch failed"
     print(f"| {name} | {len(r)} | {med:.3f} / {p99:.3f} | {ratio} |")
 PY
+exit $failed
