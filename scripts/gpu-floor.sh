@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 bin=${1:-.gpu/edge-infer}
 out=${OUT:-/tmp}
 failed=0
+rm -f "$out"/floor-*.txt
 date -u
-nvcc -O3 -gencode=arch=compute_90a,code=sm_90a -o /tmp/step_floor tools/reference/step_floor.cu &&
-  /tmp/step_floor 1024 4096 16384 > "$out/floor-steps.txt" 2>&1 || failed=1
+{ nvcc -O3 -gencode=arch=compute_90a,code=sm_90a -o /tmp/step_floor tools/reference/step_floor.cu &&
+  /tmp/step_floor 1024 4096 16384; } > "$out/floor-steps.txt" 2>&1 || failed=1
 python3 tools/reference/graph_floor.py --lengths 77,154 > "$out/floor-graph.txt" 2>&1 || failed=1
 python3 tools/reference/gemm_peer.py --sizes 416,32 > "$out/floor-gemm.txt" 2>&1 || failed=1
 scripts/gpu-peer.sh "$bin" 2 > "$out/floor-peer.txt" 2>&1 || failed=1
