@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Ours beside PyTorch on YOLOv3-416, batch 1, same cfg and weights, in alternating rounds of one
-# run: our FP16 and INT8 plans (`edge-infer bench`, the network's CUDA graph) and PyTorch's
-# fastest plain FP16 configuration, a CUDA graph with BN folded and channels_last
-# (tools/reference/darknet_ref.py gpu-bench, mode graph-fp16). Shorter than
+# run: our FP16 and INT8 plans and an INT8 plan with the heads in INT8 too (`edge-infer bench`,
+# the network's CUDA graph), and PyTorch's fastest plain FP16 configuration, a CUDA graph with BN
+# folded and channels_last (tools/reference/darknet_ref.py gpu-bench, mode graph-fp16). Shorter than
 # `scripts/gpu-check.sh run`, which also runs the tests, calibration and accuracy.
 #   GPU host:  scripts/gpu-peer.sh [BIN] [ROUNDS]   (BIN default .gpu/edge-infer; ROUNDS 2)
 # Prints a table of medians and p99s (ms) last; exits 1 when any round of any run failed.
@@ -21,10 +21,15 @@ $bin build "${src[@]}" --precision fp16 -o "$work/fp16.engine" > "$work/build-fp
 $bin build "${src[@]}" --precision int8 --calib-cache "$work/yolov3.calib" \
   --calib-images synthetic:scenes:7 --calib-count 32 -o "$work/int8.engine" > "$work/build-int8.txt" 2>&1 ||
   { tail -5 "$work/build-int8.txt"; exit 1; }
+# The same cache, with the heads in INT8 too (only the input conv stays FP16): what the default
+# FP16 heads cost.
+$bin build "${src[@]}" --precision int8 --calib-cache "$work/yolov3.calib" --int8-exclude none \
+  -o "$work/int8-all.engine" > "$work/build-int8-all.txt" 2>&1 ||
+  { tail -5 "$work/build-int8-all.txt"; exit 1; }
 : > "$work/results"
 failed=0
 for r in $(seq "$rounds"); do
-  for p in fp16 int8; do
+  for p in fp16 int8 int8-all; do
     $bin bench --engine "$work/$p.engine" --iterations 500 --warmup 50 --json > "$work/b.json" 2> "$work/b.err" ||
       { tail -3 "$work/b.err"; failed=1; continue; }
     python3 -c 'import json,sys; b=json.load(open(sys.argv[1])); print(sys.argv[2], b["network_median_ms"], b["network_p99_ms"])' \
@@ -45,7 +50,7 @@ for line in open(sys.argv[1]):
 pt = statistics.median(m for m, _ in runs["pytorch-graph-fp16"]) if runs["pytorch-graph-fp16"] else None
 print("| YOLOv3-416, batch 1 | rounds | median / p99 ms (median of rounds) | / PyTorch CUDA graph FP16 |")
 print("| --- | --- | --- | --- |")
-for name in ("ours-fp16", "ours-int8", "pytorch-graph-fp16"):
+for name in ("ours-fp16", "ours-int8", "ours-int8-all", "pytorch-graph-fp16"):
     r = runs.get(name)
     if not r:
         print(f"| {name} | 0 | failed | |")
