@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What the GPU host allows at batch 1, beside what we reach, in one call: the cost of one
-# dependent step under four schedules (tools/reference/step_floor.cu, built here with nvcc),
+# dependent step under five schedules (tools/reference/step_floor.cu, built here with nvcc),
 # PyTorch's chain of trivial kernels (graph_floor.py), cuBLASLt's 8-bit against 16-bit GEMMs on
 # YOLOv3's conv shapes (gemm_peer.py), and our FP16 and INT8 plans with PyTorch beside them
-# (scripts/gpu-peer.sh). docs/PERFORMANCE.md, "What the GPU allows at batch 1".
+# (scripts/gpu-peer.sh). docs/PERFORMANCE.md, section "2026-12-02, 09:56".
 #   GPU host:  scripts/gpu-floor.sh [BIN]   (BIN default .gpu/edge-infer)
 # Writes each part's output under ${OUT:-/tmp}/floor-*.txt; the tables come last.
 set -uo pipefail
